@@ -1,0 +1,304 @@
+"""Experiment configuration: typed dataclasses, named presets, overrides and validation.
+
+This is the only place for defaults. A preset lists only what differs from the defaults; a
+``--set section.key=value`` override is parsed by the type of the field it names, and an unknown key
+or a bad value is a one-line error before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from satpipe.errors import ConfigError
+
+# -- classification ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the chips come from and how they are split."""
+
+    source: str = "download"  # download (public archive) | synthetic (generated) | local (--data-dir)
+    bands: str = "rgb"  # rgb (JPEG product) | ms (13-band GeoTIFF product)
+    synthetic_per_class: int = 300  # chips per class when source=synthetic
+    synthetic_seed: int = 0
+    train_fraction: float = 0.6  # the common 60/20/20 EuroSAT split
+    val_fraction: float = 0.2
+    split_seed: int = 42
+    max_per_class: int | None = None  # subsample for quick experiments on real data
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The classifier."""
+
+    backbone: str = "efficientnet_b0"  # any timm model name
+    pretrained: bool = True  # ImageNet weights from the Hugging Face hub (needs network)
+    drop_rate: float = 0.2
+    input_size: int | None = 224  # chips are resized to this on the device; None keeps 64x64
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Two-phase fine-tuning: the head alone on a frozen backbone, then everything."""
+
+    epochs: int = 15
+    phase1_epochs: int = 5  # epochs with the backbone frozen
+    phase1_lr: float = 2e-3  # head learning rate in phase 1
+    phase2_lr: float = 2e-4  # head learning rate in phase 2 (a fresh cosine schedule)
+    backbone_lr_ratio: float = 0.1  # backbone learning rate in phase 2, relative to phase2_lr
+    weight_decay: float = 0.01  # AdamW; not applied to biases and normalisation weights
+    warmup_steps: int = 100  # linear warm-up at the start of phase 1
+    label_smoothing: float = 0.1
+    augment: bool = True  # random flips and 90-degree rotations
+    batch_size: int = 64
+    num_workers: int = 4
+    precision: str = "auto"  # auto = bf16-mixed on GPUs that have it, 16-mixed on older GPUs, fp32 on CPU
+    save_top_k: int = 3  # checkpoints kept, ranked by validation accuracy
+    early_stopping_patience: int | None = None  # epochs without improvement before stopping; None = never
+    tsne_every: int = 5  # epochs between t-SNE projections of validation embeddings
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Weights & Biases. Offline unless a key is present and online is asked for."""
+
+    project: str = "satpipe"
+    entity: str | None = None
+    mode: str = "offline"  # offline | online | disabled
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    """What the training task asks of the cluster (ignored by local runs)."""
+
+    gpu: str = "T4:1"  # T4:1 | A100:1 | A100_80G:1 | H100:1 | L4:1 | ...
+    cpu: int = 8
+    memory: str = "32Gi"
+
+
+@dataclass(frozen=True)
+class ClassificationConfig:
+    """Scene classification on EuroSAT-style chips."""
+
+    name: str = "eurosat"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+
+
+# -- presets -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named starting point: a config class and what differs from its defaults."""
+
+    config_class: type
+    description: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    "quickstart": Preset(
+        ClassificationConfig,
+        "offline end-to-end run on synthetic EuroSAT; a few minutes on a laptop CPU",
+        {
+            "data.source": "synthetic",
+            "data.synthetic_per_class": 200,
+            # No pretrained weights offline. A frozen random backbone teaches the head nothing, so
+            # phase 1 is short and phase 2 trains the backbone at the head's rate, as from scratch.
+            "model.pretrained": False,
+            "model.backbone": "resnet10t",  # learns fastest from scratch on 2 CPU cores
+            "model.input_size": None,
+            "training.epochs": 8,
+            "training.phase1_epochs": 1,
+            "training.phase2_lr": 3e-3,
+            "training.backbone_lr_ratio": 1.0,
+            "training.warmup_steps": 10,
+            "training.batch_size": 32,
+            "training.num_workers": 0,  # worker processes cost more than they save on a small CPU box
+            "training.tsne_every": 4,
+        },
+    ),
+    "eurosat": Preset(ClassificationConfig, "EuroSAT RGB from its public archive; pretrained EfficientNet-B0 on a T4"),
+    "eurosat-ms": Preset(
+        ClassificationConfig,
+        "EuroSAT 13-band GeoTIFFs; the first convolution is adapted from RGB weights",
+        {"data.bands": "ms", "model.input_size": 128},
+    ),
+}
+DEFAULT_PRESET = "quickstart"
+
+
+# -- building, overriding, validating ----------------------------------------------------------------
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _parse(value: str, annotation: Any, key: str) -> Any:
+    """Parse a command-line string into the type a field is annotated with."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        if value.lower() in ("none", "null"):
+            return None
+        annotation = next(a for a in args if a is not type(None))
+    try:
+        if annotation is bool:
+            if value.lower() in ("true", "yes", "1", "on"):
+                return True
+            if value.lower() in ("false", "no", "0", "off"):
+                return False
+            raise ValueError
+        if annotation is int:
+            return int(value)
+        if annotation is float:
+            return float(value)
+    except ValueError:
+        raise ConfigError(f"{key}: expected {annotation.__name__}, got {value!r}") from None
+    return value
+
+
+def _all_keys(cls: type, prefix: str = "") -> list[str]:
+    keys = []
+    for f in dataclasses.fields(cls):
+        hint = _field_types(cls)[f.name]
+        keys.extend(_all_keys(hint, f"{prefix}{f.name}.") if dataclasses.is_dataclass(hint) else [f"{prefix}{f.name}"])
+    return keys
+
+
+def set_value(cfg: Any, key: str, value: Any, _prefix: str = "") -> Any:
+    """Return a copy of ``cfg`` with the dotted ``key`` set; strings are parsed by the field's type.
+
+    Raises:
+        ConfigError: If the key does not exist or the value does not parse.
+    """
+    head, _, rest = key.partition(".")
+    full_key = _prefix + key
+    hint = _field_types(type(cfg)).get(head)
+    if hint is None or (rest and not dataclasses.is_dataclass(hint)):
+        raise ConfigError(f"unknown setting {full_key!r}{_suggestion(full_key)}")
+    if not rest and dataclasses.is_dataclass(hint):
+        raise ConfigError(
+            f"{full_key!r} is a section; set one of its fields, e.g. {_all_keys(hint, full_key + '.')[0]!r}"
+        )
+    if rest:
+        return dataclasses.replace(cfg, **{head: set_value(getattr(cfg, head), rest, value, f"{_prefix}{head}.")})
+    return dataclasses.replace(cfg, **{head: _parse(value, hint, full_key) if isinstance(value, str) else value})
+
+
+def _suggestion(key: str) -> str:
+    candidates = [k for spec in PRESETS.values() for k in _all_keys(spec.config_class)]
+    leaves = {k.rsplit(".", 1)[-1]: k for k in candidates}
+    close = difflib.get_close_matches(key, candidates, n=1)
+    if not close and (leaf := difflib.get_close_matches(key.rsplit(".", 1)[-1], list(leaves), n=1)):
+        close = [leaves[leaf[0]]]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def build_config(preset: str = DEFAULT_PRESET, overrides: list[str] | None = None) -> Any:
+    """Build and validate a config from a preset name and ``key=value`` overrides.
+
+    Raises:
+        ConfigError: For an unknown preset, a malformed or unknown override, or an invalid value.
+    """
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    spec = PRESETS[preset]
+    cfg = spec.config_class(name=preset)
+    for key, value in spec.overrides.items():
+        cfg = set_value(cfg, key, value)
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value (for example training.phase2_lr=1e-4), got {item!r}")
+        cfg = set_value(cfg, key.strip(), value.strip())
+    validate(cfg)
+    return cfg
+
+
+def _require(ok: bool, key: str, value: Any, requirement: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key} must be {requirement}, got {value!r}")
+
+
+GPU_CHOICES = ("T4:1", "L4:1", "A10G:1", "A100:1", "A100_80G:1", "H100:1", "H200:1")
+
+
+def validate(cfg: ClassificationConfig) -> None:
+    """Check every value that has a valid range; raise on the first that is out of it.
+
+    Raises:
+        ConfigError: Naming the setting, the value and what it must be.
+    """
+    d, m, t, k, r = cfg.data, cfg.model, cfg.training, cfg.tracking, cfg.resources
+    _require(d.source in ("download", "synthetic", "local"), "data.source", d.source, "download, synthetic or local")
+    _require(d.bands in ("rgb", "ms"), "data.bands", d.bands, "rgb or ms")
+    _require(d.synthetic_per_class >= 5, "data.synthetic_per_class", d.synthetic_per_class, ">= 5")
+    _require(0 < d.train_fraction < 1, "data.train_fraction", d.train_fraction, "between 0 and 1")
+    _require(0 < d.val_fraction < 1, "data.val_fraction", d.val_fraction, "between 0 and 1")
+    _require(
+        d.train_fraction + d.val_fraction < 1,
+        "data.train_fraction + data.val_fraction",
+        d.train_fraction + d.val_fraction,
+        "< 1 so that a test split remains",
+    )
+    _require(d.max_per_class is None or d.max_per_class >= 5, "data.max_per_class", d.max_per_class, "None or >= 5")
+    _require(bool(m.backbone), "model.backbone", m.backbone, "a timm model name")
+    _require(0 <= m.drop_rate < 1, "model.drop_rate", m.drop_rate, "in [0, 1)")
+    _require(m.input_size is None or 16 <= m.input_size <= 1024, "model.input_size", m.input_size, "None or 16..1024")
+    _require(t.epochs >= 1, "training.epochs", t.epochs, ">= 1")
+    _require(
+        0 <= t.phase1_epochs <= t.epochs,
+        "training.phase1_epochs",
+        t.phase1_epochs,
+        f"between 0 and training.epochs ({t.epochs})",
+    )
+    for key in ("phase1_lr", "phase2_lr", "backbone_lr_ratio"):
+        value = getattr(t, key)
+        _require(0 < value < 10, f"training.{key}", value, "> 0 (and < 10)")
+    _require(t.weight_decay >= 0, "training.weight_decay", t.weight_decay, ">= 0")
+    _require(t.warmup_steps >= 0, "training.warmup_steps", t.warmup_steps, ">= 0")
+    _require(0 <= t.label_smoothing < 1, "training.label_smoothing", t.label_smoothing, "in [0, 1)")
+    _require(t.batch_size >= 1, "training.batch_size", t.batch_size, ">= 1")
+    _require(t.num_workers >= 0, "training.num_workers", t.num_workers, ">= 0")
+    _require(
+        t.precision in ("auto", "32-true", "16-mixed", "bf16-mixed"),
+        "training.precision",
+        t.precision,
+        "auto, 32-true, 16-mixed or bf16-mixed",
+    )
+    _require(t.save_top_k >= 1, "training.save_top_k", t.save_top_k, ">= 1")
+    _require(
+        t.early_stopping_patience is None or t.early_stopping_patience >= 1,
+        "training.early_stopping_patience",
+        t.early_stopping_patience,
+        "None or >= 1",
+    )
+    _require(t.tsne_every >= 1, "training.tsne_every", t.tsne_every, ">= 1")
+    _require(k.mode in ("offline", "online", "disabled"), "tracking.mode", k.mode, "offline, online or disabled")
+    _require(r.gpu in GPU_CHOICES, "resources.gpu", r.gpu, f"one of {', '.join(GPU_CHOICES)}")
+    _require(r.cpu >= 1, "resources.cpu", r.cpu, ">= 1")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The config as plain JSON-able data (secrets are never part of a config)."""
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Any, path: Path) -> None:
+    """Write the resolved config as JSON."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,188 @@
+"""Run a satpipe pipeline locally (the default) or on a Union/Flyte cluster.
+
+uv run run.py                                   # offline quick start: synthetic EuroSAT, CPU
+uv run run.py eurosat                           # EuroSAT RGB from its public archive
+uv run run.py eurosat --data-dir ~/data/EuroSAT # a local copy instead of downloading
+uv run run.py quickstart --set training.phase2_lr=1e-3
+uv run run.py eurosat --remote                  # submit to the cluster in .flyte/config.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import config
+from satpipe.errors import SatpipeError
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+FLYTE_CONFIG = PROJECT_ROOT / ".flyte" / "config.yaml"
+_SATPIPE_ERRORS = {cls.__name__ for cls in (SatpipeError, *SatpipeError.__subclasses__())}
+
+
+def _is_input_error(exc: BaseException | None) -> bool:
+    """True for satpipe's bad-input errors, also when Flyte re-raises them from a task."""
+    return isinstance(exc, SatpipeError) or getattr(exc, "code", None) in _SATPIPE_ERRORS
+
+
+class _HideInputErrorTracebacks(logging.Filter):
+    """Flyte logs every task failure with a traceback; for bad input one line from us is the whole story."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and _is_input_error(record.exc_info[1]))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: a preset, overrides and where to run."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "preset",
+        nargs="?",
+        default=config.DEFAULT_PRESET,
+        help=f"one of: {', '.join(f'{k} ({v.description})' for k, v in config.PRESETS.items())}",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. --set training.phase2_lr=1e-4 (repeatable)",
+    )
+    parser.add_argument("--data-dir", type=Path, help="use a local copy of the dataset (sets data.source=local)")
+    parser.add_argument(
+        "--remote", action="store_true", help=f"submit to the cluster in {FLYTE_CONFIG.relative_to(PROJECT_ROOT)}"
+    )
+    parser.add_argument("--no-cache", action="store_true", help="execute every stage even if a cached result exists")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    return parser.parse_args(argv)
+
+
+def resolve(args: argparse.Namespace) -> tuple[Any, Path | None]:
+    """The validated config and data folder, or a ConfigError/DatasetNotFoundError/DataError."""
+    from satpipe.io.eurosat import find_image_root, list_samples
+
+    cfg = config.build_config(args.preset, args.set)
+    data_dir = args.data_dir.expanduser().resolve() if args.data_dir else None
+    if data_dir is not None:
+        cfg = config.set_value(cfg, "data.source", "local")
+        # Catch a wrong folder now, before any stage runs: the layout check reads no images.
+        list_samples(find_image_root(data_dir, cfg.data.bands), cfg.data.bands)
+    elif cfg.data.source == "local":
+        raise config.ConfigError("data.source=local needs --data-dir PATH")
+    return cfg, data_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the pipeline for a preset; returns the exit status."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        cfg, data_dir = resolve(args)
+    except SatpipeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(config.json.dumps(config.to_dict(cfg), indent=2))
+        return 0
+    if args.remote and not FLYTE_CONFIG.exists():
+        print(
+            f"error: {FLYTE_CONFIG}: missing; create it with `flyte create config` (see README, Run on Union)",
+            file=sys.stderr,
+        )
+        return 2
+
+    import flyte
+    from flyte.io import Dir
+    from flyteplugins.wandb import wandb_config
+
+    from satpipe.artifacts import dir_digest
+    from satpipe.tracking import resolve_wandb_mode
+    from tasks import artifacts_root
+    from workflows.classification import classification_pipeline
+
+    logging.getLogger("flyte").addFilter(_HideInputErrorTracebacks())
+    wandb_mode, note = resolve_wandb_mode(cfg.tracking.mode)
+    if note:
+        print(f"note: {note}")
+    wandb_kwargs: dict[str, Any] = {
+        "project": cfg.tracking.project,
+        "entity": cfg.tracking.entity,
+        "mode": wandb_mode,
+        "group": cfg.name,
+        "tags": [cfg.name],
+    }
+    if args.remote:
+        flyte.init_from_config(FLYTE_CONFIG, root_dir=PROJECT_ROOT)
+    else:
+        flyte.init(root_dir=PROJECT_ROOT)
+        artifacts_root().mkdir(parents=True, exist_ok=True)
+        wandb_kwargs["dir"] = str(artifacts_root())  # W&B adds its own wandb/ folder below
+    data = Dir(path=str(data_dir), hash=dir_digest(data_dir)) if data_dir else None
+    started = time.monotonic()
+    runner = flyte.with_runcontext(
+        mode="remote" if args.remote else "local",
+        custom_context=wandb_config(**wandb_kwargs),
+        disable_run_cache=args.no_cache,
+    )
+    try:
+        run = runner.run(classification_pipeline, cfg, data_dir=data)
+        if args.remote:
+            print(f"submitted: {run.url}")
+            return 0
+        result = run.outputs()[0]
+    except Exception as e:
+        if not _is_input_error(e):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print_summary(cfg, result, time.monotonic() - started)
+    return 0
+
+
+def print_summary(cfg: Any, result: Any, seconds: float) -> None:
+    """Which stages ran or came from the cache, the test metrics, and where everything is."""
+    import json
+
+    from satpipe.artifacts import read_manifest
+
+    print(f"\nrun {result.run} ({cfg.name}) finished in {seconds:.1f} s")
+    stages = {
+        "data": result.raw,
+        "prepare": result.prepared,
+        "train": result.trained,
+        "evaluate": result.evaluated,
+        "report": result.report,
+    }
+    for stage, out in stages.items():
+        made_by = read_manifest(Path(out.path)).get("run") if (Path(out.path) / "manifest.json").exists() else None
+        status = "input" if made_by is None else "executed" if made_by == result.run else f"cached (from run {made_by})"
+        print(f"  {stage:<9} {status}")
+    metrics = json.loads((Path(result.evaluated.path) / "metrics.json").read_text())
+    train = read_manifest(Path(result.trained.path))
+    accuracy, f1, n = metrics["accuracy"], metrics["macro_f1"], metrics["samples"]
+    print(f"\ntest accuracy {accuracy:.4f}   macro F1 {f1:.4f}   ({n} test chips)")
+    report = latest_report(cfg.name, Path(result.report.path) / "report.html")
+    print(f"report:      {report}")
+    print(f"checkpoint:  {Path(result.trained.path) / train['best_checkpoint']}")
+    wandb = train.get("wandb")
+    if wandb:
+        where = wandb["url"] or f"{wandb['dir']}  ({wandb['mode']}; `wandb sync` uploads it)"
+        print(f"W&B run:     {where}")
+
+
+def latest_report(name: str, report: Path) -> Path:
+    """Copy a run's report to ``reports/<preset>.html``, a place that does not change between runs."""
+    import shutil
+
+    target = Path("reports") / f"{name}.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(report, target)
+    return target.resolve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

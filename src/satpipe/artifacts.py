@@ -1,0 +1,123 @@
+"""Stage outputs on disk: atomic placement, manifests and content digests.
+
+Every stage writes into a temporary folder beside its final location and renames it into place only
+when the stage succeeded, so a crash never leaves a half-written folder that a later cache hit would
+trust. Each output folder holds a ``manifest.json`` saying what produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from satpipe.errors import ManifestError
+
+MANIFEST_NAME = "manifest.json"
+
+
+@contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder that replaces ``final`` only if the block succeeds.
+
+    Args:
+        final: Where the finished folder should end up.
+
+    Yields:
+        The temporary folder to write into.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    # Move an earlier copy aside first so that `final` is missing for as short a time as possible.
+    stale = None
+    if final.exists():
+        stale = final.parent / f".{final.name}.stale-{uuid.uuid4().hex[:8]}"
+        final.rename(stale)
+    tmp.rename(final)
+    if stale is not None:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_manifest(out_dir: Path, stage: str, **fields: Any) -> dict[str, Any]:
+    """Write ``manifest.json`` for a stage output and return it.
+
+    Args:
+        out_dir: The stage's output folder.
+        stage: Name of the stage that produced the folder.
+        **fields: Anything JSON-serialisable worth recording (config, inputs, results).
+
+    Returns:
+        The manifest as written.
+    """
+    manifest = {"stage": stage, "created": datetime.now(UTC).isoformat(timespec="seconds"), **fields}
+    atomic_write_text(Path(out_dir) / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def read_manifest(out_dir: Path, stage: str | None = None) -> dict[str, Any]:
+    """Read a stage output's manifest, checking which stage wrote it.
+
+    Args:
+        out_dir: The stage's output folder.
+        stage: The stage expected to have written it, or None to accept any.
+
+    Returns:
+        The manifest.
+
+    Raises:
+        ManifestError: If the manifest is missing, unreadable or from another stage.
+    """
+    path = Path(out_dir) / MANIFEST_NAME
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: missing; this folder is not a finished satpipe stage output") from None
+    except json.JSONDecodeError as e:
+        raise ManifestError(f"{path}: not valid JSON ({e})") from None
+    if stage is not None and manifest.get("stage") != stage:
+        raise ManifestError(f"{path}: written by stage {manifest.get('stage')!r}, expected {stage!r}")
+    return manifest
+
+
+def file_digest(path: Path) -> str:
+    """Return the sha256 hex digest of a file's bytes."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def dir_digest(root: Path) -> str:
+    """Return a sha256 over every file's relative path and content under ``root``.
+
+    Hidden entries (names starting with '.') are skipped, so editor and OS litter does not change it.
+    """
+    root = Path(root)
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        h.update(rel.as_posix().encode() + b"\0" + file_digest(path).encode() + b"\n")
+    return h.hexdigest()

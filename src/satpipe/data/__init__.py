@@ -1,0 +1,1 @@
+"""Splits, normalization statistics, packed datasets and datamodules."""

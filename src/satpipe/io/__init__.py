@@ -1,0 +1,1 @@
+"""Reading, writing, downloading and generating satellite data."""

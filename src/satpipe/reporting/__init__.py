@@ -1,0 +1,1 @@
+"""Plotly figures and HTML reports; pure functions of stage outputs."""

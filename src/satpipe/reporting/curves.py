@@ -1,0 +1,80 @@
+"""Training curves from Lightning's ``metrics.csv``, shared by every task family's report."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def read_metrics_csv(path: Path) -> list[dict[str, float]]:
+    """Rows of a CSVLogger file with empty cells dropped and values as floats."""
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+def epoch_series(rows: list[dict[str, float]], key: str) -> tuple[list[int], list[float]]:
+    """``(epochs, values)`` of a per-epoch metric, epochs counted from 1 as users count them."""
+    last: dict[int, float] = {}
+    for row in rows:
+        if key in row and "epoch" in row:
+            last[int(row["epoch"])] = row[key]
+    epochs = sorted(last)
+    return [e + 1 for e in epochs], [last[e] for e in epochs]
+
+
+def step_series(rows: list[dict[str, float]], key: str) -> tuple[list[int], list[float]]:
+    """``(steps, values)`` of a per-step value such as a learning rate."""
+    pairs = sorted({int(row["step"]): row[key] for row in rows if key in row and "step" in row}.items())
+    return [s for s, _ in pairs], [v for _, v in pairs]
+
+
+def _phase_line(fig: go.Figure, x: float, label: str = "Phase 2", **where: int) -> None:
+    fig.add_vline(x=x, line_dash="dash", line_color="#555", annotation_text=label, annotation_position="top", **where)
+
+
+def loss_and_metric_figure(
+    rows: list[dict[str, float]], metric: str, metric_label: str, phase2_epoch: int | None = None
+) -> go.Figure:
+    """Validation ``metric`` (top) and train/validation loss (bottom) per epoch, with an optional phase line.
+
+    Args:
+        rows: Parsed ``metrics.csv``.
+        metric: Column of the validation metric, e.g. ``"val_acc"``.
+        metric_label: Axis title for it.
+        phase2_epoch: First epoch (counted from 1) of phase 2, or None for single-phase training.
+    """
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=(metric_label, "Loss"))
+    x, y = epoch_series(rows, metric)
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=metric_label, line_color=PALETTE[2]), row=1, col=1)
+    for key, name, colour in (
+        ("train_loss_epoch", "train loss", PALETTE[0]),
+        ("val_loss", "validation loss", PALETTE[1]),
+    ):
+        x, y = epoch_series(rows, key)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, line_color=colour), row=2, col=1)
+    if phase2_epoch is not None:
+        for r in (1, 2):
+            _phase_line(fig, phase2_epoch - 0.5, row=r, col=1)
+    fig.update_xaxes(title_text="epoch", row=2, col=1)
+    fig.update_layout(height=560, margin={"t": 40, "b": 40}, legend={"orientation": "h", "y": -0.12})
+    return fig
+
+
+def learning_rate_figure(rows: list[dict[str, float]], phase2_step: int | None = None) -> go.Figure:
+    """Learning rate of every parameter group per optimizer step."""
+    fig = go.Figure()
+    keys = sorted({k for row in rows for k in row if k.startswith("lr-")})
+    for i, key in enumerate(keys):
+        x, y = step_series(rows, key)
+        fig.add_trace(
+            go.Scatter(x=x, y=y, mode="lines", name=key.split("/", 1)[-1], line_color=PALETTE[i % len(PALETTE)])
+        )
+    if phase2_step is not None:
+        _phase_line(fig, phase2_step)
+    fig.update_layout(height=360, xaxis_title="step", yaxis_title="learning rate", margin={"t": 30, "b": 40})
+    return fig

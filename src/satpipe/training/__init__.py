@@ -1,0 +1,1 @@
+"""Lightning modules, callbacks, schedules and fit functions."""

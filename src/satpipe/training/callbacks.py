@@ -1,0 +1,99 @@
+"""Training callbacks: the phase change of two-phase fine-tuning and embedding projections."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import WandbLogger
+from sklearn.manifold import TSNE
+
+from satpipe.artifacts import atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+
+class TwoPhaseFinetuning(pl.Callback):
+    """Freeze the backbone for the first ``phase1_epochs`` epochs, then unfreeze it.
+
+    The learning rates of the two phases come from the module's step-based schedule (see
+    :class:`satpipe.training.schedules.TwoPhaseSchedule`); this callback owns what the schedule
+    cannot express: which parameters receive gradients and whether frozen layers update their
+    batch-norm statistics. It decides from the epoch alone, so a resumed run lands in the right phase.
+    """
+
+    def __init__(self, phase1_epochs: int) -> None:
+        self.phase1_epochs = phase1_epochs
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        frozen = trainer.current_epoch < self.phase1_epochs
+        if frozen != getattr(pl_module, "backbone_frozen", None):
+            logger.info(
+                "epoch %d: phase %d (backbone %s)",
+                trainer.current_epoch,
+                1 if frozen else 2,
+                "frozen" if frozen else "trainable",
+            )
+        pl_module.freeze_backbone(frozen)  # type: ignore[operator]
+        pl_module.log("phase", 1.0 if frozen else 2.0, on_step=False, on_epoch=True)
+
+
+class EmbeddingProjection(pl.Callback):
+    """Project validation embeddings to 2-D with t-SNE every ``every_n_epochs`` epochs and at the last.
+
+    Projections are appended to a JSON file (for reports) and logged to W&B as a table when a W&B
+    logger is attached. The module must expose ``collect_embeddings`` and ``val_embeddings``.
+    """
+
+    def __init__(self, path: Path, every_n_epochs: int, max_points: int = 1000, seed: int = 0) -> None:
+        self.path = Path(path)
+        self.every_n_epochs = every_n_epochs
+        self.max_points = max_points
+        self.seed = seed
+        self.projections: list[dict[str, Any]] = []
+
+    def _due(self, trainer: pl.Trainer) -> bool:
+        epoch = trainer.current_epoch
+        return not trainer.sanity_checking and (
+            (epoch + 1) % self.every_n_epochs == 0 or epoch + 1 == trainer.max_epochs
+        )
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        pl_module.val_embeddings.clear()  # type: ignore[union-attr]
+        pl_module.collect_embeddings = self._due(trainer)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not pl_module.collect_embeddings or not pl_module.val_embeddings:  # type: ignore[union-attr]
+            return
+        pl_module.collect_embeddings = False
+        features = torch.cat([f for f, _ in pl_module.val_embeddings]).numpy()  # type: ignore[union-attr]
+        labels = torch.cat([y for _, y in pl_module.val_embeddings]).numpy()  # type: ignore[union-attr]
+        pl_module.val_embeddings.clear()  # type: ignore[union-attr]
+        if trainer.global_rank != 0 or len(labels) < 5:
+            return
+        rng = np.random.default_rng(self.seed)
+        keep = np.sort(rng.permutation(len(labels))[: self.max_points])
+        xy = TSNE(
+            n_components=2, perplexity=min(30.0, (len(keep) - 1) / 3), init="pca", random_state=self.seed
+        ).fit_transform(features[keep])
+        record = {
+            "epoch": trainer.current_epoch,
+            "x": xy[:, 0].round(3).tolist(),
+            "y": xy[:, 1].round(3).tolist(),
+            "label": labels[keep].tolist(),
+        }
+        self.projections.append(record)
+        atomic_write_text(self.path, json.dumps({"projections": self.projections}))
+        names = pl_module.hparams.get("class_names")
+        for lg in trainer.loggers:
+            if isinstance(lg, WandbLogger):
+                rows = [
+                    [x, y, names[c] if names else int(c)]
+                    for x, y, c in zip(record["x"], record["y"], record["label"], strict=True)
+                ]
+                lg.log_table(key="val_tsne", columns=["x", "y", "class"], data=rows, step=trainer.global_step)

@@ -1,0 +1,190 @@
+"""Fitting models: trainer assembly shared by every task family, and the classifier's fit."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
+
+from satpipe.artifacts import atomic_dir, read_manifest, write_manifest
+from satpipe.data.chips import PREPARE_STAGE, ChipDataModule
+from satpipe.training.callbacks import EmbeddingProjection, TwoPhaseFinetuning
+from satpipe.training.classifier import SceneClassifier
+
+logger = logging.getLogger(__name__)
+
+TRAIN_STAGE = "train"
+CHECKPOINT_DIR = "checkpoints"
+METRICS_CSV = "metrics.csv"
+TSNE_JSON = "tsne.json"
+
+
+def resolve_precision(precision: str) -> str:
+    """Turn ``"auto"`` into bf16-mixed on GPUs that support it, 16-mixed on older GPUs, 32-true on CPU."""
+    if precision != "auto":
+        return precision
+    if torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported(including_emulation=False) else "16-mixed"
+    return "32-true"
+
+
+def wandb_summary(run: Any) -> dict[str, Any] | None:
+    """Where a W&B run lives: enough for a user to find it again (no credentials)."""
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "project": run.project,
+        "mode": run.settings.mode,
+        "url": run.url,
+        "dir": str(Path(run.dir).parent),
+    }
+
+
+def build_trainer(
+    out_dir: Path,
+    *,
+    max_epochs: int,
+    monitor: str,
+    mode: str,
+    save_top_k: int,
+    precision: str,
+    early_stopping_patience: int | None,
+    callbacks: list[pl.Callback],
+    wandb_run: Any = None,
+    progress: bool = True,
+) -> tuple[pl.Trainer, ModelCheckpoint]:
+    """A Trainer that logs to ``out_dir/metrics.csv`` (and W&B), keeps the top-k checkpoints by ``monitor``.
+
+    Returns:
+        The trainer and its checkpoint callback (for the best path and scores).
+    """
+    loggers: list[Logger] = [CSVLogger(out_dir, name="", version="")]
+    if wandb_run is not None:
+        loggers.append(WandbLogger(experiment=wandb_run, log_model=False))
+    checkpoint = ModelCheckpoint(
+        dirpath=out_dir / CHECKPOINT_DIR,
+        monitor=monitor,
+        mode=mode,
+        save_top_k=save_top_k,
+        save_last=True,
+        filename=f"epoch{{epoch:02d}}-{monitor}{{{monitor}:.4f}}",
+        auto_insert_metric_name=False,
+    )
+    callbacks = [*callbacks, checkpoint, LearningRateMonitor(logging_interval="step")]
+    if early_stopping_patience is not None:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=early_stopping_patience))
+    trainer = pl.Trainer(
+        default_root_dir=out_dir,
+        max_epochs=max_epochs,
+        accelerator="auto",
+        devices=1,
+        precision=resolve_precision(precision),  # type: ignore[arg-type]
+        logger=loggers,
+        callbacks=callbacks,
+        log_every_n_steps=1,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+    )
+    return trainer, checkpoint
+
+
+def fit_classifier(
+    prepared_dir: Path,
+    out_dir: Path,
+    *,
+    backbone: str,
+    pretrained: bool,
+    drop_rate: float,
+    input_size: int | None,
+    epochs: int,
+    phase1_epochs: int,
+    phase1_lr: float,
+    phase2_lr: float,
+    backbone_lr_ratio: float,
+    weight_decay: float,
+    warmup_steps: int,
+    label_smoothing: float,
+    augment: bool,
+    batch_size: int,
+    num_workers: int,
+    precision: str,
+    save_top_k: int,
+    early_stopping_patience: int | None,
+    tsne_every: int,
+    seed: int,
+    wandb_run: Any = None,
+    progress: bool = True,
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Fine-tune a timm classifier on a prepared folder in two phases and write the training output.
+
+    The output folder holds the top-k checkpoints (by validation accuracy) and the last one,
+    ``metrics.csv`` (every logged value: losses, accuracies, learning rate per parameter group),
+    ``tsne.json`` (validation embedding projections) and a manifest naming the best checkpoint.
+
+    Returns:
+        The manifest written to ``out_dir``.
+    """
+    pl.seed_everything(seed, workers=True, verbose=False)
+    prepared = read_manifest(Path(prepared_dir), PREPARE_STAGE)
+    datamodule = ChipDataModule(Path(prepared_dir), batch_size=batch_size, num_workers=num_workers)
+    module = SceneClassifier(
+        backbone=backbone,
+        class_names=prepared["classes"],
+        in_chans=prepared["chip_shape"][0],
+        mean=prepared["mean"],
+        std=prepared["std"],
+        value_scale=prepared["value_scale"],
+        pretrained=pretrained,
+        drop_rate=drop_rate,
+        input_size=input_size,
+        phase1_epochs=phase1_epochs,
+        phase1_lr=phase1_lr,
+        phase2_lr=phase2_lr,
+        backbone_lr_ratio=backbone_lr_ratio,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_steps,
+        label_smoothing=label_smoothing,
+        augment=augment,
+    )
+    with atomic_dir(Path(out_dir)) as tmp:
+        callbacks: list[pl.Callback] = [
+            TwoPhaseFinetuning(phase1_epochs),
+            EmbeddingProjection(tmp / TSNE_JSON, tsne_every, seed=seed),
+        ]
+        trainer, checkpoint = build_trainer(
+            tmp,
+            max_epochs=epochs,
+            monitor=module.monitor,
+            mode=module.mode,
+            save_top_k=save_top_k,
+            precision=precision,
+            early_stopping_patience=early_stopping_patience,
+            callbacks=callbacks,
+            wandb_run=wandb_run,
+            progress=progress,
+        )
+        trainer.fit(module, datamodule=datamodule)
+        top_k = sorted(((Path(p).name, float(s)) for p, s in checkpoint.best_k_models.items()), key=lambda t: -t[1])
+        manifest = write_manifest(
+            tmp,
+            TRAIN_STAGE,
+            best_checkpoint=f"{CHECKPOINT_DIR}/{Path(checkpoint.best_model_path).name}",
+            best_score=float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None,
+            monitor=module.monitor,
+            top_k=[{"checkpoint": f"{CHECKPOINT_DIR}/{name}", "score": score} for name, score in top_k],
+            epochs_run=trainer.current_epoch,
+            phase1_epochs=phase1_epochs,
+            precision=str(trainer.precision),
+            device=str(trainer.strategy.root_device),
+            classes=prepared["classes"],
+            wandb=wandb_summary(wandb_run),
+            **(provenance or {}),
+        )
+    return manifest

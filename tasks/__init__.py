@@ -1,0 +1,51 @@
+"""Thin Flyte adapters: materialise inputs, call one satpipe function, wrap the output.
+
+No ML logic lives here. Each stage writes into a persistent, run-specific folder (local Flyte runs do
+not copy outputs, and cache entries point at them), returns it as a Dir keyed by content, and is
+cached on its inputs plus the source of the code it runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import flyte
+from flyte.io import Dir
+
+from satpipe.artifacts import dir_digest
+from satpipe.versioning import code_digest
+
+ARTIFACTS_ENV = "SATPIPE_ARTIFACTS"
+
+
+def stage_cache(task_file: str, *library_modules: str) -> flyte.Cache:
+    """Cache on the task's inputs, the task module's source and the library modules it runs.
+
+    Editing any of those files changes the version, so a stale result is never reused; nothing is
+    bumped by hand.
+    """
+    return flyte.Cache(behavior="auto", version_override=code_digest(*library_modules, extra_files=(Path(task_file),)))
+
+
+def artifacts_root() -> Path:
+    """Where stage outputs live: ``$SATPIPE_ARTIFACTS`` or ``./artifacts``."""
+    return Path(os.environ.get(ARTIFACTS_ENV, "artifacts")).resolve()
+
+
+def stage_dir(stage: str) -> Path:
+    """A folder for this action's output: ``artifacts/runs/<run>/<stage>-<action>``."""
+    action = flyte.ctx().action
+    return artifacts_root() / "runs" / action.run_name / f"{stage}-{action.name[:8]}"
+
+
+def output_dir(path: Path) -> Dir:
+    """Wrap a finished stage folder; downstream caches then key on its content, not its path."""
+    return Dir.from_local_sync(str(path), dir_cache_key=dir_digest(path))
+
+
+def provenance(**inputs: Any) -> dict[str, Any]:
+    """What a manifest records about the action that wrote it."""
+    action = flyte.ctx().action
+    return {"run": action.run_name, "action": action.name, "inputs": inputs}

@@ -1,0 +1,32 @@
+"""Stage 1, data acquisition: download a public dataset or synthesize one (CPU, cached)."""
+
+from __future__ import annotations
+
+from flyte.io import Dir
+
+from envs import data_env
+from satpipe.artifacts import atomic_dir, write_manifest
+from satpipe.io import eurosat
+from satpipe.io.synthetic.eurosat import write_dataset
+from tasks import artifacts_root, output_dir, provenance, stage_cache, stage_dir
+
+_CACHE = stage_cache(__file__, "satpipe.io", "satpipe.artifacts")
+
+
+@data_env.task(cache=_CACHE)
+def download_eurosat(bands: str) -> Dir:
+    """Fetch and verify the EuroSAT archive for ``bands`` ("rgb" or "ms") and extract it."""
+    # Archives live in a fixed place, not a run folder, so that an interrupted download resumes.
+    image_root = eurosat.fetch(artifacts_root() / "downloads" / "eurosat", bands)  # type: ignore[arg-type]
+    write_manifest(image_root.parent, "download", dataset="eurosat", bands=bands, **provenance(bands=bands))
+    return output_dir(image_root.parent)
+
+
+@data_env.task(cache=_CACHE)
+def synthesize_eurosat(per_class: int, seed: int) -> Dir:
+    """Generate a synthetic EuroSAT (both products) with ``per_class`` chips per class."""
+    out = stage_dir("synthesize")
+    with atomic_dir(out) as tmp:
+        write_dataset(tmp, per_class, seed)
+        write_manifest(tmp, "synthesize", dataset="eurosat", **provenance(per_class=per_class, seed=seed))
+    return output_dir(out)

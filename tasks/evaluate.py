@@ -1,0 +1,24 @@
+"""Stage 4, evaluation on the held-out split (GPU when there is one, cached)."""
+
+from __future__ import annotations
+
+from flyte.io import Dir
+
+from envs import train_env
+from satpipe.evaluation import classification
+from tasks import output_dir, provenance, stage_cache, stage_dir
+
+_EVALUATION_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training", "satpipe.evaluation")
+
+
+@train_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
+def evaluate_classifier(prepared: Dir, trained: Dir) -> Dir:
+    """Accuracy, macro F1, per-class precision/recall and the confusion matrix of the best checkpoint."""
+    out = stage_dir("evaluate")
+    classification.evaluate_classifier(
+        prepared.download_sync(),
+        trained.download_sync(),
+        out,  # type: ignore[arg-type]
+        provenance=provenance(prepared=prepared.hash, trained=trained.hash),
+    )
+    return output_dir(out)

@@ -1,0 +1,31 @@
+"""Stage 2, preparation: validate, split, pack and compute statistics (CPU, cached)."""
+
+from __future__ import annotations
+
+from flyte.io import Dir
+
+from envs import data_env
+from satpipe.data import eurosat
+from tasks import output_dir, provenance, stage_cache, stage_dir
+
+
+@data_env.task(cache=stage_cache(__file__, "satpipe.io", "satpipe.data", "satpipe.artifacts"))
+def prepare_eurosat(
+    raw: Dir, bands: str, train_fraction: float, val_fraction: float, split_seed: int, max_per_class: int | None
+) -> Dir:
+    """Split EuroSAT chips by class into train/val/test arrays with training-split band statistics."""
+    out = stage_dir("prepare")
+    split = {
+        "train_fraction": train_fraction,
+        "val_fraction": val_fraction,
+        "split_seed": split_seed,
+        "max_per_class": max_per_class,
+    }
+    eurosat.prepare_eurosat(
+        raw.download_sync(),
+        out,
+        bands=bands,
+        **split,  # type: ignore[arg-type]
+        provenance=provenance(raw=raw.hash, bands=bands, **split),
+    )
+    return output_dir(out)

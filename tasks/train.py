@@ -1,0 +1,40 @@
+"""Stage 3, training on a GPU with W&B logging (cached)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import flyte
+from flyte.io import Dir
+from flyteplugins.wandb import get_wandb_run, wandb_init
+
+from config import ModelConfig, TrainingConfig
+from envs import train_env
+from satpipe.training.fit import fit_classifier
+from tasks import output_dir, provenance, stage_cache, stage_dir
+
+_TRAINING_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training")
+
+
+@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE))
+def train_classifier(prepared: Dir, model: ModelConfig, training: TrainingConfig) -> Dir:
+    """Two-phase fine-tuning of a timm classifier; returns checkpoints, metrics and embeddings."""
+    out = stage_dir("train")
+    fit_classifier(
+        prepared.download_sync(),
+        out,
+        **asdict(model),
+        **asdict(training),
+        wandb_run=get_wandb_run(),
+        provenance=provenance(prepared=prepared.hash, model=asdict(model), training=asdict(training)),
+    )
+    return output_dir(out)
+
+
+def logged_on(task: flyte.TaskTemplate, resources: flyte.Resources) -> flyte.TaskTemplate:
+    """``task`` on the given resources, logging to W&B.
+
+    ``@wandb_init`` installs its wrapper on the task object, and ``override()`` returns a copy without
+    it (flyte 2.12), so W&B is applied last, to the overridden copy.
+    """
+    return wandb_init(task.override(resources=resources))

@@ -1,0 +1,1 @@
+"""Async pipeline tasks that chain the stages, one per task family."""
