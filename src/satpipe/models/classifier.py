@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import socket
+from typing import Any
 
 import timm
 from torch import nn
@@ -26,9 +28,15 @@ def create_classifier(
     """
     if backbone not in timm.list_models():
         raise ConfigError(f"model.backbone: timm has no model {backbone!r} (see timm.list_models())")
+    overlay = _offline_weights(backbone) if pretrained else None
     try:
         return timm.create_model(
-            backbone, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate
+            backbone,
+            pretrained=pretrained,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            drop_rate=drop_rate,
+            pretrained_cfg_overlay=overlay,
         )
     except Exception as e:
         if not pretrained:
@@ -38,6 +46,41 @@ def create_classifier(
             f"could not fetch pretrained weights for {backbone!r} ({reason}); offline, use "
             "--set model.pretrained=false or place the weights in the Hugging Face cache (HF_HOME)"
         ) from None
+
+
+HUB_HOST = "huggingface.co"
+#: Weight files timm publishes on the hub, in the order it prefers them.
+HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def hub_reachable(host: str = HUB_HOST, timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to the weights hub opens within the timeout."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def _offline_weights(backbone: str) -> dict[str, Any] | None:
+    """Without network, point timm at weights already in the Hugging Face cache, or fail at once.
+
+    Offline, the hub client would otherwise retry for about a minute before giving up.
+    """
+    if hub_reachable():
+        return None
+    import huggingface_hub
+
+    hub_id = timm.models.get_pretrained_cfg(backbone).hf_hub_id
+    for filename in HUB_WEIGHT_FILES:
+        path = huggingface_hub.try_to_load_from_cache(hub_id, filename) if hub_id else None
+        if isinstance(path, str):
+            logger.info("%s unreachable; using cached weights %s", HUB_HOST, path)
+            return {"file": path}
+    raise PretrainedWeightsError(
+        f"cannot reach {HUB_HOST} for pretrained {backbone!r} weights and they are not in the Hugging Face cache; "
+        "offline, use --set model.pretrained=false or place the weights in the cache (HF_HOME)"
+    )
 
 
 def head_and_backbone_parameters(

@@ -1,0 +1,112 @@
+"""Shared fixtures: real sample data, small synthetic EuroSAT, and an isolated Flyte/W&B home."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+REAL_DATA = PROJECT_ROOT.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The real satellite samples beside the project (../shared/data/real)."""
+    if not REAL_DATA.is_dir():
+        pytest.skip(f"real sample data not found at {REAL_DATA} (expected ../shared/data/real beside the project)")
+    return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def synthetic_eurosat(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic EuroSAT (12 chips per class) in both published layouts."""
+    from satpipe.io.synthetic.eurosat import write_dataset
+
+    root = tmp_path_factory.mktemp("synthetic_eurosat")
+    write_dataset(root, per_class=12, seed=0, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def prepared_rgb(synthetic_eurosat: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small synthetic EuroSAT RGB, prepared with a 60/20/20 split."""
+    from satpipe.data.eurosat import prepare_eurosat
+
+    out = tmp_path_factory.mktemp("prepared") / "rgb"
+    prepare_eurosat(
+        synthetic_eurosat,
+        out,
+        bands="rgb",
+        train_fraction=0.6,
+        val_fraction=0.2,
+        split_seed=0,
+        max_per_class=None,
+        progress=False,
+    )
+    return out
+
+
+@pytest.fixture
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh HOME and working directory, so Flyte's cache and W&B files never touch the user's."""
+    home = tmp_path / "home"
+    home.mkdir()
+    # uv keeps its package cache under HOME; point it at the real one so nothing is downloaded again.
+    monkeypatch.setenv("UV_CACHE_DIR", os.environ.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv")))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+#: A smaller version of the quickstart preset, for tests that need a genuinely trained classifier.
+SMALL_TRAINING = {
+    "backbone": "resnet10t",
+    "pretrained": False,
+    "drop_rate": 0.0,
+    "input_size": None,
+    "epochs": 6,
+    "phase1_epochs": 1,
+    "phase1_lr": 2e-3,
+    "phase2_lr": 3e-3,
+    "backbone_lr_ratio": 1.0,
+    "weight_decay": 0.01,
+    "warmup_steps": 5,
+    "label_smoothing": 0.0,
+    "augment": True,
+    "batch_size": 32,
+    "num_workers": 0,
+    "precision": "32-true",
+    "save_top_k": 3,
+    "early_stopping_patience": None,
+    "tsne_every": 3,
+    "seed": 0,
+}
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Synthetic EuroSAT (50 chips per class) -> prepared -> trained -> evaluated, with the library alone."""
+    from satpipe.data.eurosat import prepare_eurosat
+    from satpipe.evaluation.classification import evaluate_classifier
+    from satpipe.io.synthetic.eurosat import write_dataset
+    from satpipe.training.fit import fit_classifier
+
+    root = tmp_path_factory.mktemp("trained_run")
+    write_dataset(root / "raw", per_class=50, seed=11, progress=False)
+    prepare_eurosat(
+        root / "raw",
+        root / "prepared",
+        bands="rgb",
+        train_fraction=0.6,
+        val_fraction=0.2,
+        split_seed=0,
+        max_per_class=None,
+        progress=False,
+    )
+    fit_classifier(root / "prepared", root / "train", **SMALL_TRAINING, progress=False)
+    evaluate_classifier(root / "prepared", root / "train", root / "evaluate")
+    return {name: root / name for name in ("raw", "prepared", "train", "evaluate")}
