@@ -53,9 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="override a setting, e.g. --set training.phase2_lr=1e-4 (repeatable)",
     )
     parser.add_argument("--data-dir", type=Path, help="use a local copy of the dataset (sets data.source=local)")
-    parser.add_argument(
-        "--remote", action="store_true", help=f"submit to the cluster in {FLYTE_CONFIG.relative_to(PROJECT_ROOT)}"
-    )
+    parser.add_argument("--remote", action="store_true", help="submit to the cluster in .flyte/config.yaml")
     parser.add_argument("--no-cache", action="store_true", help="execute every stage even if a cached result exists")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     return parser.parse_args(argv)
@@ -76,23 +74,30 @@ def resolve(args: argparse.Namespace) -> tuple[Any, Path | None]:
     return cfg, data_dir
 
 
+def preflight(cfg: Any, remote: bool) -> None:
+    """Checks that would otherwise fail only after earlier stages ran."""
+    if remote and not FLYTE_CONFIG.exists():
+        raise config.ConfigError(
+            f"{FLYTE_CONFIG}: missing; create it with `flyte create config` (README, Run on Union)"
+        )
+    if cfg.model.pretrained and not remote:
+        from satpipe.models.classifier import check_backbone
+
+        check_backbone(cfg.model.backbone, pretrained=True)  # offline: fail now, not after data preparation
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the pipeline for a preset; returns the exit status."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         cfg, data_dir = resolve(args)
+        if args.print_config:
+            print(config.json.dumps(config.to_dict(cfg), indent=2))
+            return 0
+        preflight(cfg, args.remote)
     except SatpipeError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    if args.print_config:
-        print(config.json.dumps(config.to_dict(cfg), indent=2))
-        return 0
-    if args.remote and not FLYTE_CONFIG.exists():
-        print(
-            f"error: {FLYTE_CONFIG}: missing; create it with `flyte create config` (see README, Run on Union)",
-            file=sys.stderr,
-        )
         return 2
 
     import flyte
@@ -121,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         flyte.init(root_dir=PROJECT_ROOT)
         artifacts_root().mkdir(parents=True, exist_ok=True)
         wandb_kwargs["dir"] = str(artifacts_root())  # W&B adds its own wandb/ folder below
-    data = Dir(path=str(data_dir), hash=dir_digest(data_dir)) if data_dir else None
+    # Keyed by content, so a moved or touched copy of the same data still hits the cache.
+    data = Dir.from_local_sync(str(data_dir), dir_cache_key=dir_digest(data_dir)) if data_dir else None
     started = time.monotonic()
     runner = flyte.with_runcontext(
         mode="remote" if args.remote else "local",

@@ -1,8 +1,10 @@
 """Thin Flyte adapters: materialise inputs, call one satpipe function, wrap the output.
 
-No ML logic lives here. Each stage writes into a persistent, run-specific folder (local Flyte runs do
-not copy outputs, and cache entries point at them), returns it as a Dir keyed by content, and is
-cached on its inputs plus the source of the code it runs.
+No ML logic lives here. Library imports sit inside the task bodies, so the pipeline driver, a cached
+run and `flyte deploy` never pay for importing torch and Lightning. Each stage writes into a
+persistent, run-specific folder (local Flyte runs do not copy outputs, and cache entries point at
+them), returns it as a Dir keyed by content, and is cached on its inputs plus the source of the code
+it runs.
 """
 
 from __future__ import annotations

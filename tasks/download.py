@@ -6,8 +6,6 @@ from flyte.io import Dir
 
 from envs import data_env
 from satpipe.artifacts import atomic_dir, write_manifest
-from satpipe.io import eurosat
-from satpipe.io.synthetic.eurosat import write_dataset
 from tasks import artifacts_root, output_dir, provenance, stage_cache, stage_dir
 
 _CACHE = stage_cache(__file__, "satpipe.io", "satpipe.artifacts")
@@ -16,6 +14,8 @@ _CACHE = stage_cache(__file__, "satpipe.io", "satpipe.artifacts")
 @data_env.task(cache=_CACHE)
 def download_eurosat(bands: str) -> Dir:
     """Fetch and verify the EuroSAT archive for ``bands`` ("rgb" or "ms") and extract it."""
+    from satpipe.io import eurosat
+
     # Archives live in a fixed place, not a run folder, so that an interrupted download resumes.
     image_root = eurosat.fetch(artifacts_root() / "downloads" / "eurosat", bands)  # type: ignore[arg-type]
     write_manifest(image_root.parent, "download", dataset="eurosat", bands=bands, **provenance(bands=bands))
@@ -25,6 +25,8 @@ def download_eurosat(bands: str) -> Dir:
 @data_env.task(cache=_CACHE)
 def synthesize_eurosat(per_class: int, seed: int) -> Dir:
     """Generate a synthetic EuroSAT (both products) with ``per_class`` chips per class."""
+    from satpipe.io.synthetic.eurosat import write_dataset
+
     out = stage_dir("synthesize")
     with atomic_dir(out) as tmp:
         write_dataset(tmp, per_class, seed)

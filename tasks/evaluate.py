@@ -5,7 +5,6 @@ from __future__ import annotations
 from flyte.io import Dir
 
 from envs import train_env
-from satpipe.evaluation import classification
 from tasks import output_dir, provenance, stage_cache, stage_dir
 
 _EVALUATION_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training", "satpipe.evaluation")
@@ -14,6 +13,8 @@ _EVALUATION_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satp
 @train_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
 def evaluate_classifier(prepared: Dir, trained: Dir) -> Dir:
     """Accuracy, macro F1, per-class precision/recall and the confusion matrix of the best checkpoint."""
+    from satpipe.evaluation import classification
+
     out = stage_dir("evaluate")
     classification.evaluate_classifier(
         prepared.download_sync(),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flyte.io import Dir
 
 from envs import data_env
-from satpipe.data import eurosat
 from tasks import output_dir, provenance, stage_cache, stage_dir
 
 
@@ -14,6 +13,8 @@ def prepare_eurosat(
     raw: Dir, bands: str, train_fraction: float, val_fraction: float, split_seed: int, max_per_class: int | None
 ) -> Dir:
     """Split EuroSAT chips by class into train/val/test arrays with training-split band statistics."""
+    from satpipe.data import eurosat
+
     out = stage_dir("prepare")
     split = {
         "train_fraction": train_fraction,

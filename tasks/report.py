@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 import flyte
@@ -11,7 +12,6 @@ from flyte.io import Dir
 from config import ClassificationConfig
 from envs import report_env
 from satpipe.artifacts import atomic_dir, write_manifest
-from satpipe.reporting.classification import classification_report
 from tasks import output_dir, provenance, stage_cache, stage_dir
 
 REPORT_FILE = "report.html"
@@ -22,6 +22,8 @@ REPORT_FILE = "report.html"
 )
 async def report_classification(trained: Dir, evaluated: Dir, config: ClassificationConfig) -> Dir:
     """Training curves with the phase change, learning rates, confusion matrix, per-class table, t-SNE."""
+    from satpipe.reporting.classification import classification_report
+
     html = classification_report(
         await trained.download(),
         await evaluated.download(),
@@ -32,6 +34,7 @@ async def report_classification(trained: Dir, evaluated: Dir, config: Classifica
     out = stage_dir("report")
     with atomic_dir(out) as tmp:
         (tmp / REPORT_FILE).write_text(html)
+        (tmp / "config.json").write_text(json.dumps(asdict(config), indent=2, sort_keys=True) + "\n")
         write_manifest(
             tmp,
             "report",

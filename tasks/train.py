@@ -10,7 +10,6 @@ from flyteplugins.wandb import get_wandb_run, wandb_init
 
 from config import ModelConfig, TrainingConfig
 from envs import train_env
-from satpipe.training.fit import fit_classifier
 from tasks import output_dir, provenance, stage_cache, stage_dir
 
 _TRAINING_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training")
@@ -19,6 +18,8 @@ _TRAINING_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpip
 @train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE))
 def train_classifier(prepared: Dir, model: ModelConfig, training: TrainingConfig) -> Dir:
     """Two-phase fine-tuning of a timm classifier; returns checkpoints, metrics and embeddings."""
+    from satpipe.training.fit import fit_classifier
+
     out = stage_dir("train")
     fit_classifier(
         prepared.download_sync(),

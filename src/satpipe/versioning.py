@@ -8,7 +8,7 @@ module it runs.
 from __future__ import annotations
 
 import hashlib
-import importlib
+import importlib.util
 from pathlib import Path
 
 
@@ -24,11 +24,14 @@ def code_digest(*modules: str, extra_files: tuple[Path, ...] = ()) -> str:
     """
     # Files are named relative to their package root, never by absolute path, so a version computed
     # on a laptop equals the one computed in the cluster's container.
+    # Modules are located, not imported: a stage's version must not cost the import of torch.
     files: dict[str, Path] = {path.name: path for path in extra_files}
     for name in modules:
-        module = importlib.import_module(name)
-        origin = Path(module.__file__ or "")
-        top = Path(importlib.import_module(name.split(".")[0]).__file__ or "").parent.parent
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(f"no module named {name!r}")
+        origin = Path(spec.origin)
+        top = Path(importlib.util.find_spec(name.split(".")[0]).origin or "").parent.parent  # type: ignore[union-attr]
         for path in sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]:
             files[path.relative_to(top).as_posix()] = path
     h = hashlib.sha256()

@@ -26,9 +26,7 @@ def create_classifier(
         ConfigError: If timm knows no model by that name.
         PretrainedWeightsError: If pretrained weights are asked for but cannot be downloaded.
     """
-    if backbone not in timm.list_models():
-        raise ConfigError(f"model.backbone: timm has no model {backbone!r} (see timm.list_models())")
-    overlay = _offline_weights(backbone) if pretrained else None
+    overlay = check_backbone(backbone, pretrained=pretrained)
     try:
         return timm.create_model(
             backbone,
@@ -62,12 +60,22 @@ def hub_reachable(host: str = HUB_HOST, timeout_s: float = 3.0) -> bool:
         return False
 
 
-def _offline_weights(backbone: str) -> dict[str, Any] | None:
-    """Without network, point timm at weights already in the Hugging Face cache, or fail at once.
+def check_backbone(backbone: str, *, pretrained: bool) -> dict[str, Any] | None:
+    """Check that timm knows the backbone and, if pretrained, that its weights can be had.
 
-    Offline, the hub client would otherwise retry for about a minute before giving up.
+    Without network, weights already in the Hugging Face cache are used; otherwise this fails at
+    once rather than after the hub client's minute of retries.
+
+    Returns:
+        timm's ``pretrained_cfg_overlay``: the cached weight file to load offline, or None.
+
+    Raises:
+        ConfigError: If timm has no such model.
+        PretrainedWeightsError: If the weights are neither reachable nor cached.
     """
-    if hub_reachable():
+    if backbone not in timm.list_models():
+        raise ConfigError(f"model.backbone: timm has no model {backbone!r} (see timm.list_models())")
+    if not pretrained or hub_reachable():
         return None
     import huggingface_hub
 

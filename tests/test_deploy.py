@@ -1,0 +1,72 @@
+"""The remote spec, checked offline: `flyte deploy --dry-run` with the local image builder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+# Prints each deployed task's spec as protobuf text, so the test reads what a cluster would receive.
+DUMP_SPECS = """
+import sys, flyte
+from pathlib import Path
+from google.protobuf import text_format
+flyte.init_from_config(sys.argv[1], root_dir=Path(sys.argv[2]), image_builder="local")
+from workflows.classification import pipeline_env
+for env in flyte.deploy(pipeline_env, dry_run=True)[0].envs.values():
+    for task in env.deployed_entities:
+        print("=== " + task.deployed_task.task_template.id.name)
+        print(text_format.MessageToString(task.deployed_task))
+"""
+
+
+@pytest.fixture(scope="module")
+def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("deploy")
+    env = {**os.environ, "HOME": str(home)}
+    flyte_cli = Path(sys.executable).parent / "flyte"
+    config = home / ".flyte" / "config.yaml"
+    subprocess.run([str(flyte_cli), "create", "config", "--endpoint", "dns:///example.hosted.unionai.cloud",
+                    "--project", "satpipe", "--domain", "development", "--builder", "remote", "--output", str(config)],
+                   env=env, check=True, capture_output=True, timeout=120)  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", DUMP_SPECS, str(config), str(PROJECT_ROOT)], cwd=PROJECT_ROOT,
+                         env=env, check=True, capture_output=True, text=True, timeout=600).stdout  # fmt: skip
+    parts = out.split("=== ")[1:]
+    return {part.split("\n", 1)[0].strip(): part for part in parts}
+
+
+def test_every_stage_is_deployed(specs: dict[str, str]) -> None:
+    assert set(specs) == {
+        "satpipe-pipeline.classification_pipeline", "satpipe-data.download_eurosat", "satpipe-data.synthesize_eurosat",
+        "satpipe-data.prepare_eurosat", "satpipe-train.train_classifier", "satpipe-train.evaluate_classifier",
+        "satpipe-report.report_classification",
+    }  # fmt: skip
+
+
+def test_training_asks_for_a_t4_and_the_wandb_secret(specs: dict[str, str]) -> None:
+    train = specs["satpipe-train.train_classifier"]
+    assert 'device: "nvidia-tesla-t4"' in train and "name: GPU" in train
+    assert 'key: "wandb_api_key"' in train and 'env_var: "WANDB_API_KEY"' in train
+
+
+def test_every_task_runs_the_project_image_and_only_training_is_on_gpu(specs: dict[str, str]) -> None:
+    images = {
+        name: next(line.split('"')[1] for line in spec.splitlines() if "image:" in line) for name, spec in specs.items()
+    }
+    assert len(set(images.values())) == 1 and next(iter(images.values())).startswith("satpipe:")
+    on_gpu = {name for name, spec in specs.items() if "name: GPU" in spec}
+    assert on_gpu == {"satpipe-train.train_classifier", "satpipe-train.evaluate_classifier"}
+    assert "wandb_api_key" not in specs["satpipe-data.prepare_eurosat"]
+
+
+def test_stages_are_cached_with_a_code_version(specs: dict[str, str]) -> None:
+    for name, spec in specs.items():
+        if "pipeline" not in name:
+            assert "discoverable: true" in spec and "discovery_version" in spec, name

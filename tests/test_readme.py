@@ -1,0 +1,43 @@
+"""The README stays true: its commands, presets, settings and paths exist in the code."""
+
+import re
+
+import config
+from tests.conftest import PROJECT_ROOT
+
+README = (PROJECT_ROOT / "README.md").read_text()
+
+
+def quick_start() -> list[str]:
+    block = README.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    return [line.split("#")[0].strip() for line in block.strip().splitlines()]
+
+
+def test_quick_start_is_install_then_exactly_two_commands() -> None:
+    assert quick_start() == ["pip install uv", "uv run run.py", "uv run pytest"]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert "uv run pytest" in (PROJECT_ROOT / ".ci" / "run").read_text()
+
+
+def test_presets_in_the_readme_are_the_presets_in_config() -> None:
+    table = README.split("## Presets", 1)[1].split("##", 1)[0]
+    assert set(re.findall(r"^\| `([\w-]+)`", table, re.M)) == set(config.PRESETS)
+
+
+def test_every_setting_mentioned_parses() -> None:
+    for setting in re.findall(r"--set ([\w.]+=[^\s`]+)", README):
+        if "section.key" not in setting:
+            config.build_config("quickstart", [setting])
+
+
+def test_paths_mentioned_exist() -> None:
+    for path in ("config.py", "envs/", "tasks/", "workflows/", "src/satpipe", "bench/data_loading.py",
+                 "bench/cached_rerun.py", "Dockerfile", "pyproject.toml", "uv.lock"):  # fmt: skip
+        assert path in README and (PROJECT_ROOT / path).exists(), path
+
+
+def test_dockerfile_installs_from_the_same_lock() -> None:
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert "uv.lock" in dockerfile and dockerfile.count("uv sync --frozen") == 2 and "USER satpipe" in dockerfile

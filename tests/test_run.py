@@ -1,0 +1,43 @@
+"""run.py's checks before anything is submitted (in-process; nothing here starts Flyte)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import run
+from satpipe.models import classifier
+
+
+def test_pretrained_weights_offline_are_refused_before_any_stage(
+    synthetic_eurosat: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import huggingface_hub
+
+    monkeypatch.setattr(classifier, "hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    assert run.main(["eurosat", "--data-dir", str(synthetic_eurosat)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach huggingface.co") and "model.pretrained=false" in err
+    assert err.count("\n") == 1
+
+
+def test_remote_without_a_cluster_config_says_how_to_make_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(run, "FLYTE_CONFIG", tmp_path / ".flyte" / "config.yaml")
+    assert run.main(["quickstart", "--remote"]) == 2
+    assert "flyte create config" in capsys.readouterr().err
+
+
+def test_print_config_shows_the_resolved_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run.main(["eurosat-ms", "--set", "training.epochs=7", "--print-config"]) == 0
+    resolved = json.loads(capsys.readouterr().out)
+    assert (
+        resolved["data"]["bands"] == "ms" and resolved["training"]["epochs"] == 7 and resolved["name"] == "eurosat-ms"
+    )
+
+
+def test_local_source_needs_a_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run.main(["quickstart", "--set", "data.source=local"]) == 2
+    assert capsys.readouterr().err == "error: data.source=local needs --data-dir PATH\n"
