@@ -9,6 +9,8 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = PROJECT_ROOT.parent / "shared" / "data" / "real"
+#: The common EuroSAT split, seeded.
+SPLIT_60_20_20 = {"train_fraction": 0.6, "val_fraction": 0.2, "split_seed": 0, "max_per_class": None}
 
 
 @pytest.fixture(scope="session")
@@ -35,16 +37,7 @@ def prepared_rgb(synthetic_eurosat: Path, tmp_path_factory: pytest.TempPathFacto
     from satpipe.data.eurosat import prepare_eurosat
 
     out = tmp_path_factory.mktemp("prepared") / "rgb"
-    prepare_eurosat(
-        synthetic_eurosat,
-        out,
-        bands="rgb",
-        train_fraction=0.6,
-        val_fraction=0.2,
-        split_seed=0,
-        max_per_class=None,
-        progress=False,
-    )
+    prepare_eurosat(synthetic_eurosat, out, bands="rgb", **SPLIT_60_20_20, progress=False)
     return out
 
 
@@ -97,16 +90,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("trained_run")
     write_dataset(root / "raw", per_class=50, seed=11, progress=False)
-    prepare_eurosat(
-        root / "raw",
-        root / "prepared",
-        bands="rgb",
-        train_fraction=0.6,
-        val_fraction=0.2,
-        split_seed=0,
-        max_per_class=None,
-        progress=False,
-    )
+    prepare_eurosat(root / "raw", root / "prepared", bands="rgb", **SPLIT_60_20_20, progress=False)
     fit_classifier(root / "prepared", root / "train", **SMALL_TRAINING, progress=False)
     evaluate_classifier(root / "prepared", root / "train", root / "evaluate")
     return {name: root / name for name in ("raw", "prepared", "train", "evaluate")}

@@ -10,8 +10,7 @@ from satpipe.data.chips import ChipDataModule, band_stats
 from satpipe.data.eurosat import prepare_eurosat
 from satpipe.errors import DataError
 from satpipe.io.eurosat import CLASSES, find_image_root, read_chip
-
-SPLIT = {"train_fraction": 0.6, "val_fraction": 0.2, "split_seed": 0, "max_per_class": None}
+from tests.conftest import SPLIT_60_20_20 as SPLIT
 
 
 def test_prepared_arrays_match_files_and_split(prepared_rgb: Path, synthetic_eurosat: Path) -> None:

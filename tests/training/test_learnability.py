@@ -22,6 +22,7 @@ def test_loss_fell_and_checkpoints_are_the_top_k(trained_run: dict[str, Path]) -
     _, val_acc = epoch_series(rows, "val_acc")
     assert len(scores) == 3 and scores == sorted(val_acc, reverse=True)[:3]
     assert manifest["best_checkpoint"] == manifest["top_k"][0]["checkpoint"]
+    assert manifest["epochs_run"] == len(val_acc) == 6
     assert all((trained_run["train"] / e["checkpoint"]).exists() for e in manifest["top_k"])
     assert (trained_run["train"] / "checkpoints" / "last.ckpt").exists()
 

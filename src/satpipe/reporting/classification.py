@@ -86,7 +86,7 @@ def classification_report(train_dir: Path, eval_dir: Path, config: dict[str, Any
     metrics = json.loads((Path(eval_dir) / METRICS_JSON).read_text())
     rows = read_metrics_csv(Path(train_dir) / METRICS_CSV)
     phase1 = train["phase1_epochs"]
-    has_phase2 = 0 < phase1 <= train["epochs_run"]
+    has_phase2 = 0 < phase1 < train["epochs_run"]  # phase 2 ran at least one epoch
     steps, backbone_lr = step_series(rows, "lr-AdamW/backbone")
     phase2_step = next((s for s, lr in zip(steps, backbone_lr, strict=True) if lr > 0), None) if has_phase2 else None
 
@@ -127,7 +127,7 @@ def classification_report(train_dir: Path, eval_dir: Path, config: dict[str, Any
                 {
                     "best checkpoint": train["best_checkpoint"],
                     "best validation accuracy": f"{train['best_score']:.4f}",
-                    "epochs run": train["epochs_run"] + 1,
+                    "epochs run": train["epochs_run"],
                     "precision": train["precision"],
                     "device": train["device"],
                     "W&B run": wandb.get("url") or wandb.get("dir") or "not logged",

@@ -179,7 +179,7 @@ def fit_classifier(
             best_score=float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None,
             monitor=module.monitor,
             top_k=[{"checkpoint": f"{CHECKPOINT_DIR}/{name}", "score": score} for name, score in top_k],
-            epochs_run=trainer.current_epoch,
+            epochs_run=trainer.current_epoch,  # epochs completed (fewer than asked after early stopping)
             phase1_epochs=phase1_epochs,
             precision=str(trainer.precision),
             device=str(trainer.strategy.root_device),
