@@ -95,7 +95,7 @@ def classification_report(train_dir: Path, eval_dir: Path, config: dict[str, Any
         Section(
             "Training curves",
             curves,
-            note=f"Phase 1 trains the head on a frozen backbone for {phase1} epochs; phase 2 fine-tunes everything.",
+            note=f"Phase 1 trains the head on a frozen backbone for {phase1} epoch(s); phase 2 fine-tunes everything.",
         ),
         Section(
             "Learning rate",
