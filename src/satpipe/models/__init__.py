@@ -1,1 +1,9 @@
-"""Model architectures and factories."""
+"""Model architectures: timm classifiers and a registry of segmentation networks.
+
+Importing this package registers every segmentation architecture.
+"""
+
+from satpipe.models import satunet, unet  # noqa: F401  (registers the architectures)
+from satpipe.models._registry import create_model, list_models, register_model
+
+__all__ = ["create_model", "list_models", "register_model"]

@@ -1,0 +1,172 @@
+"""Windowed raster I/O: scenes read band-stacked from one or many GeoTIFFs, masks written as COGs.
+
+A scene is read window by window, so memory does not grow with its size. Nodata is explicit: a pixel
+is invalid where every band equals the file's nodata value (0 when the file declares none, as Landsat
+scene margins are), and invalid pixels are written as nodata in every output.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.errors import RasterioIOError
+from rasterio.windows import Window
+
+from satpipe.errors import DataError
+
+#: Nodata written into probability (float32) and mask (uint8) outputs.
+PROB_NODATA = float("nan")
+MASK_NODATA = 255
+
+
+class Source(Protocol):
+    """Anything a scene can be read from window by window."""
+
+    height: int
+    width: int
+    count: int
+
+    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        """Bands ``(count, height, width)`` of the window, in the stored dtype."""
+        ...
+
+    def valid(self, data: np.ndarray) -> np.ndarray:
+        """Boolean ``(height, width)``: True where the pixel holds data."""
+        ...
+
+
+class ArraySource:
+    """A scene held in memory as ``(bands, height, width)``."""
+
+    def __init__(self, data: np.ndarray, nodata: float = 0) -> None:
+        if data.ndim != 3:
+            raise DataError(f"expected a (bands, height, width) array, got shape {data.shape}")
+        self.data, self.nodata = data, nodata
+        self.count, self.height, self.width = data.shape
+
+    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        return self.data[:, row : row + height, col : col + width]
+
+    def valid(self, data: np.ndarray) -> np.ndarray:
+        return ~np.all(data == self.nodata, axis=0)
+
+
+class RasterScene:
+    """A scene from one multi-band GeoTIFF or from one single-band file per band (in model band order).
+
+    Use as a context manager; it keeps the files open between window reads.
+
+    Raises:
+        DataError: If a file is missing or unreadable, or the band files differ in size.
+    """
+
+    def __init__(self, paths: Sequence[Path | str]) -> None:
+        self.paths = [Path(p) for p in paths]
+        if not self.paths:
+            raise DataError("no scene files given")
+        self._stack = ExitStack()
+        self.datasets: list[Any] = []
+        for path in self.paths:
+            if not path.is_file():
+                self._stack.close()
+                raise DataError(f"{path}: scene file does not exist")
+            try:
+                self.datasets.append(self._stack.enter_context(rasterio.open(path)))
+            except RasterioIOError as e:
+                self._stack.close()
+                raise DataError(f"{path}: unreadable raster ({e})") from None
+        first = self.datasets[0]
+        for path, ds in zip(self.paths, self.datasets, strict=True):
+            if (ds.height, ds.width) != (first.height, first.width):
+                self._stack.close()
+                raise DataError(
+                    f"{path}: {ds.width}x{ds.height} pixels, but {self.paths[0].name} is {first.width}x{first.height}"
+                )
+            if len(self.paths) > 1 and ds.count != 1:
+                self._stack.close()
+                raise DataError(f"{path}: per-band scene files must hold one band each, this one holds {ds.count}")
+        self.height, self.width = first.height, first.width
+        self.count = sum(ds.count for ds in self.datasets)
+        self.crs, self.transform = first.crs, first.transform
+        self.dtype = np.dtype(first.dtypes[0])
+        self.nodata = first.nodata if first.nodata is not None else 0
+
+    def __enter__(self) -> RasterScene:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every file."""
+        self._stack.close()
+
+    def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        window = Window(col, row, width, height)
+        try:
+            return np.concatenate([ds.read(window=window) for ds in self.datasets], axis=0)
+        except RasterioIOError as e:
+            raise DataError(f"{self.paths[0]}: read failed at rows {row}..{row + height} ({e})") from None
+
+    def valid(self, data: np.ndarray) -> np.ndarray:
+        if np.issubdtype(data.dtype, np.floating):
+            bad = np.isnan(data) | (data == self.nodata)
+            return ~np.all(bad, axis=0)
+        return ~np.all(data == self.nodata, axis=0)
+
+
+class MaskWriter:
+    """Writes a probability raster and its thresholded mask row strip by row strip, then publishes COGs.
+
+    Rows stream into tiled GeoTIFFs beside the destination; :meth:`close` converts them to
+    Cloud-Optimized GeoTIFFs and renames them into place, so an interrupted prediction leaves no
+    output behind.
+    """
+
+    def __init__(
+        self, mask_path: Path, prob_path: Path, *, height: int, width: int, crs: Any, transform: Any, threshold: float
+    ) -> None:
+        self.mask_path, self.prob_path, self.threshold = Path(mask_path), Path(prob_path), threshold
+        self.mask_path.parent.mkdir(parents=True, exist_ok=True)
+        tag = uuid.uuid4().hex[:8]
+        self._tmp = {
+            "mask": self.mask_path.with_name(f".{self.mask_path.name}.{tag}.partial.tif"),
+            "prob": self.prob_path.with_name(f".{self.prob_path.name}.{tag}.partial.tif"),
+        }
+        base = {"driver": "GTiff", "height": height, "width": width, "count": 1, "crs": crs, "transform": transform,
+                "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate"}  # fmt: skip
+        self._mask = rasterio.open(self._tmp["mask"], "w", dtype="uint8", nodata=MASK_NODATA, **base)
+        self._prob = rasterio.open(self._tmp["prob"], "w", dtype="float32", nodata=PROB_NODATA, **base)
+
+    def write(self, row: int, prob: np.ndarray) -> None:
+        """Write ``prob`` (rows, width; NaN where there is no data) starting at ``row``."""
+        window = Window(0, row, prob.shape[1], prob.shape[0])
+        mask = np.where(np.isnan(prob), MASK_NODATA, prob > self.threshold).astype(np.uint8)
+        self._prob.write(prob.astype(np.float32), 1, window=window)
+        self._mask.write(mask, 1, window=window)
+
+    def close(self) -> None:
+        """Finish both files as COGs in their final places."""
+        self._mask.close()
+        self._prob.close()
+        for key, final in (("mask", self.mask_path), ("prob", self.prob_path)):
+            cog = final.with_name(f".{final.name}.cog.partial.tif")
+            rasterio.shutil.copy(self._tmp[key], cog, driver="COG", compress="deflate")
+            os.replace(cog, final)
+            self._tmp[key].unlink()
+
+    def abort(self) -> None:
+        """Drop everything written so far."""
+        for ds in (self._mask, self._prob):
+            if not ds.closed:
+                ds.close()
+        for path in self._tmp.values():
+            path.unlink(missing_ok=True)
