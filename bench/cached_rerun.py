@@ -24,8 +24,9 @@ RUN_PY = Path(__file__).resolve().parent.parent / "run.py"
 def timed_run(workspace: Path, args: list[str]) -> tuple[float, float, str]:
     env = {**os.environ, "HOME": str(workspace / "home")}
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, str(RUN_PY), *args], cwd=workspace, env=env, capture_output=True, text=True,
-                         check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, str(RUN_PY), *args], cwd=workspace, env=env, capture_output=True, text=True, check=True
+    ).stdout
     pipeline = float(re.search(r"finished in ([\d.]+) s", out)[1])
     return time.perf_counter() - start, pipeline, out
 

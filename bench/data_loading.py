@@ -22,7 +22,8 @@ from satpipe.artifacts import read_manifest
 from satpipe.data.chips import ChipDataModule
 from satpipe.data.eurosat import prepare_eurosat
 from satpipe.io.synthetic.eurosat import write_dataset
-from satpipe.training.classifier import SceneClassifier, random_dihedral
+from satpipe.training.augment import random_dihedral
+from satpipe.training.classifier import SceneClassifier
 
 
 def loader_rate(prepared: Path, batch_size: int, workers: int, device: torch.device, batches: int) -> float:
@@ -46,8 +47,15 @@ def step_rate(
     prepared: Path, backbone: str, input_size: int | None, batch_size: int, device: torch.device, steps: int
 ) -> float:
     m = read_manifest(prepared, "prepare")
-    module = SceneClassifier(backbone=backbone, class_names=m["classes"], in_chans=m["chip_shape"][0], mean=m["mean"],
-                             std=m["std"], value_scale=m["value_scale"], input_size=input_size).to(device)  # fmt: skip
+    module = SceneClassifier(
+        backbone=backbone,
+        class_names=m["classes"],
+        in_chans=m["chip_shape"][0],
+        mean=m["mean"],
+        std=m["std"],
+        value_scale=m["value_scale"],
+        input_size=input_size,
+    ).to(device)
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
     x = torch.randint(0, 255, (batch_size, *m["chip_shape"]), device=device).float()
     y = torch.randint(0, len(m["classes"]), (batch_size,), device=device)
@@ -58,7 +66,7 @@ def step_rate(
                 torch.cuda.synchronize()
             start = time.perf_counter()
         with autocast:
-            loss = torch.nn.functional.cross_entropy(module(random_dihedral(x)), y)
+            loss = torch.nn.functional.cross_entropy(module(random_dihedral(x)[0]), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -80,14 +88,24 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with tempfile.TemporaryDirectory() as tmp:
         write_dataset(Path(tmp) / "raw", args.per_class, seed=0, progress=False)
-        prepare_eurosat(Path(tmp) / "raw", Path(tmp) / "prepared", bands=args.bands, train_fraction=0.6,
-                        val_fraction=0.2, split_seed=0, max_per_class=None, progress=False)  # fmt: skip
+        prepare_eurosat(
+            Path(tmp) / "raw",
+            Path(tmp) / "prepared",
+            bands=args.bands,
+            train_fraction=0.6,
+            val_fraction=0.2,
+            split_seed=0,
+            max_per_class=None,
+            progress=False,
+        )
         loading = loader_rate(Path(tmp) / "prepared", args.batch_size, args.workers, device, args.steps)
         training = step_rate(
             Path(tmp) / "prepared", args.backbone, args.input_size, args.batch_size, device, args.steps
         )
-    print(f"device {device}, {args.backbone} @ {args.input_size or 64}px, {args.bands}, batch {args.batch_size}, "
-          f"{args.workers} workers")  # fmt: skip
+    print(
+        f"device {device}, {args.backbone} @ {args.input_size or 64}px, {args.bands}, batch {args.batch_size}, "
+        f"{args.workers} workers"
+    )
     print(f"data loading   {loading:10.0f} samples/s")
     print(f"training step  {training:10.0f} samples/s")
     print(f"ratio loading/training = {loading / training:.1f}  (> 1: the model never waits for data)")

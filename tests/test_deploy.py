@@ -33,21 +33,50 @@ def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = {**os.environ, "HOME": str(home)}
     flyte_cli = Path(sys.executable).parent / "flyte"
     config = home / ".flyte" / "config.yaml"
-    subprocess.run([str(flyte_cli), "create", "config", "--endpoint", "dns:///example.hosted.unionai.cloud",
-                    "--project", "satpipe", "--domain", "development", "--builder", "remote", "--output", str(config)],
-                   env=env, check=True, capture_output=True, timeout=120)  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", DUMP_SPECS, str(config), str(PROJECT_ROOT)], cwd=PROJECT_ROOT,
-                         env=env, check=True, capture_output=True, text=True, timeout=600).stdout  # fmt: skip
+    subprocess.run(
+        [
+            str(flyte_cli),
+            "create",
+            "config",
+            "--endpoint",
+            "dns:///example.hosted.unionai.cloud",
+            "--project",
+            "satpipe",
+            "--domain",
+            "development",
+            "--builder",
+            "remote",
+            "--output",
+            str(config),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", DUMP_SPECS, str(config), str(PROJECT_ROOT)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    ).stdout
     parts = out.split("=== ")[1:]
     return {part.split("\n", 1)[0].strip(): part for part in parts}
 
 
 def test_every_stage_is_deployed(specs: dict[str, str]) -> None:
     assert set(specs) == {
-        "satpipe-pipeline.classification_pipeline", "satpipe-data.download_eurosat", "satpipe-data.synthesize_eurosat",
-        "satpipe-data.prepare_eurosat", "satpipe-train.train_classifier", "satpipe-train.evaluate_classifier",
+        "satpipe-pipeline.classification_pipeline",
+        "satpipe-data.download_eurosat",
+        "satpipe-data.synthesize_eurosat",
+        "satpipe-data.prepare_eurosat",
+        "satpipe-train.train_classifier",
+        "satpipe-train.evaluate_classifier",
         "satpipe-report.report_classification",
-    }  # fmt: skip
+    }
 
 
 def test_training_asks_for_a_t4_and_the_wandb_secret(specs: dict[str, str]) -> None:

@@ -20,8 +20,13 @@ pytestmark = pytest.mark.slow
 
 SECRET = "wandb-test-key-0123456789abcdef0123456789abcdef"
 #: The quickstart preset, shrunk so that a run takes seconds.
-TINY_SETTINGS = ("data.synthetic_per_class=10", "model.backbone=test_efficientnet", "training.epochs=2",
-                 "training.batch_size=16", "training.tsne_every=1")  # fmt: skip
+TINY_SETTINGS = (
+    "data.synthetic_per_class=10",
+    "model.backbone=test_efficientnet",
+    "training.epochs=2",
+    "training.batch_size=16",
+    "training.tsne_every=1",
+)
 TINY = [arg for setting in TINY_SETTINGS for arg in ("--set", setting)]
 STAGES = ("data", "prepare", "train", "evaluate", "report")
 
@@ -29,8 +34,14 @@ STAGES = ("data", "prepare", "train", "evaluate", "report")
 def run_cli(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HOME": str(workspace / "home"), "WANDB_API_KEY": SECRET, "PYTHONUNBUFFERED": "1"}
     env.pop("SATPIPE_ARTIFACTS", None)
-    return subprocess.run([sys.executable, str(PROJECT_ROOT / "run.py"), *args], cwd=workspace, env=env,
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run.py"), *args],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def stage_status(stdout: str) -> dict[str, str]:
@@ -172,8 +183,11 @@ def damage_bands(workspace: Path) -> tuple[Path, str]:
     return root, "Forest_2.tif: expected 13 bands (B01..B12, B8A), got 4"
 
 
-@pytest.mark.parametrize(("damage", "extra"), [(damage_image, []), (damage_bands, ["--set", "data.bands=ms"])],
-                         ids=["corrupt-image", "wrong-band-count"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("damage", "extra"),
+    [(damage_image, []), (damage_bands, ["--set", "data.bands=ms"])],
+    ids=["corrupt-image", "wrong-band-count"],
+)
 def test_bad_chips_stop_the_run_with_one_line_and_leave_no_trace(first, workspace: Path, damage, extra) -> None:
     root, message = damage(workspace)
     entries = cache_entries(workspace)

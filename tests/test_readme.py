@@ -33,8 +33,18 @@ def test_every_setting_mentioned_parses() -> None:
 
 
 def test_paths_mentioned_exist() -> None:
-    for path in ("config.py", "envs/", "tasks/", "workflows/", "src/satpipe", "bench/data_loading.py",
-                 "bench/cached_rerun.py", "Dockerfile", "pyproject.toml", "uv.lock"):  # fmt: skip
+    for path in (
+        "config.py",
+        "envs/",
+        "tasks/",
+        "workflows/",
+        "src/satpipe",
+        "bench/data_loading.py",
+        "bench/cached_rerun.py",
+        "Dockerfile",
+        "pyproject.toml",
+        "uv.lock",
+    ):
         assert path in README and (PROJECT_ROOT / path).exists(), path
 
 

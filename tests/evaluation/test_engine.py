@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -27,7 +29,9 @@ def test_identity_model_reconstructs_the_scene_exactly(blend: str, layout, seed:
     height, width, window, overlap, batch = layout
     scene = np.random.default_rng(seed).uniform(0.01, 1.0, size=(2, height, width)).astype(np.float32)
     sink = ArraySink(height, width)
-    stats = predict_scene(ArraySource(scene), identity, sink, window=window, overlap=overlap, blend=blend, batch_size=batch)
+    stats = predict_scene(
+        ArraySource(scene), identity, sink, window=window, overlap=overlap, blend=blend, batch_size=batch
+    )
     assert not np.isnan(sink.prob).any()
     np.testing.assert_allclose(sink.prob, scene[0], rtol=0, atol=2e-7)  # exact to float32 rounding
     assert stats.windows_run == windows_in(height, width, window, overlap) and stats.windows_skipped == 0
@@ -41,7 +45,7 @@ def test_window_starts_cover_every_pixel_with_the_last_shifted_inward() -> None:
         covered = np.zeros(size, bool)
         for s in starts:
             covered[s : s + 32] = True
-        assert covered.all() and starts[-1] == size - 32 and all(b - a <= 20 for a, b in zip(starts, starts[1:], strict=False))
+        assert covered.all() and starts[-1] == size - 32 and all(b - a <= 20 for a, b in itertools.pairwise(starts))
 
 
 def test_cosine_ramps_of_neighbours_sum_to_one() -> None:

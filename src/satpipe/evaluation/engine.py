@@ -70,7 +70,7 @@ def axis_weights(size: int, start: int, window: int, overlap: int, mode: str) ->
     """
     weights = np.ones(window, dtype=np.float32)
     first, last = start == 0, start + window >= size
-    if mode == "none" or overlap == 0 and mode != "gaussian":
+    if mode == "none" or (overlap == 0 and mode != "gaussian"):
         return weights
     if mode == "gaussian":
         i = np.arange(window) - (window - 1) / 2

@@ -141,8 +141,18 @@ class MaskWriter:
             "mask": self.mask_path.with_name(f".{self.mask_path.name}.{tag}.partial.tif"),
             "prob": self.prob_path.with_name(f".{self.prob_path.name}.{tag}.partial.tif"),
         }
-        base = {"driver": "GTiff", "height": height, "width": width, "count": 1, "crs": crs, "transform": transform,
-                "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate"}  # fmt: skip
+        base = {
+            "driver": "GTiff",
+            "height": height,
+            "width": width,
+            "count": 1,
+            "crs": crs,
+            "transform": transform,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+            "compress": "deflate",
+        }
         self._mask = rasterio.open(self._tmp["mask"], "w", dtype="uint8", nodata=MASK_NODATA, **base)
         self._prob = rasterio.open(self._tmp["prob"], "w", dtype="float32", nodata=PROB_NODATA, **base)
 

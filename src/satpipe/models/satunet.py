@@ -9,6 +9,8 @@ spatial attention block, ADDS the two and upsamples with a stride-2 transposed c
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import Tensor, nn
 
@@ -74,7 +76,7 @@ class SatUNet(nn.Module):
         chans = (in_channels, *WIDTHS)
         self.encoder = nn.ModuleList(
             nn.Sequential(*_conv_bn_relu(cin, cout, stride=2), *_conv_bn_relu(cout, cout))
-            for cin, cout in zip(chans[:-1], chans[1:], strict=True)
+            for cin, cout in itertools.pairwise(chans)
         )
         self.decoder = nn.ModuleList(DecoderLevel(c) for c in reversed(WIDTHS))
         self.head = nn.Conv2d(WIDTHS[0] // 2, out_channels, 1)

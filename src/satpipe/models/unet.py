@@ -33,7 +33,8 @@ class UNet(nn.Module):
         self.in_channels = in_channels
         widths = [width * 2**k for k in range(depth + 1)]
         self.down = nn.ModuleList(
-            _double_conv(cin, cout, batch_norm) for cin, cout in zip([in_channels, *widths[:-2]], widths[:-1], strict=True)
+            _double_conv(cin, cout, batch_norm)
+            for cin, cout in zip([in_channels, *widths[:-2]], widths[:-1], strict=True)
         )
         self.bottleneck = _double_conv(widths[-2], widths[-1], batch_norm)
         self.up = nn.ModuleList(nn.ConvTranspose2d(w * 2, w, 2, stride=2) for w in reversed(widths[:-1]))

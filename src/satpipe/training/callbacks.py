@@ -97,3 +97,31 @@ class EmbeddingProjection(pl.Callback):
                     for x, y, c in zip(record["x"], record["y"], record["label"], strict=True)
                 ]
                 lg.log_table(key="val_tsne", columns=["x", "y", "class"], data=rows, step=trainer.global_step)
+
+
+class PredictionOverlays(pl.Callback):
+    """Log a few validation patches with ground-truth and predicted masks to W&B every ``every_n_epochs``."""
+
+    def __init__(self, every_n_epochs: int = 1, count: int = 4) -> None:
+        self.every_n_epochs, self.count = every_n_epochs, count
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+        if trainer.sanity_checking or not loggers or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        import wandb
+
+        batch = next(iter(trainer.datamodule.val_dataloader()))  # type: ignore[attr-defined]
+        x, mask = batch["image"][: self.count].to(pl_module.device), batch["mask"][: self.count]
+        with torch.inference_mode():
+            pred = (torch.sigmoid(pl_module(x)[:, 0]) > 0.5).cpu().numpy().astype(np.uint8)
+            rgb = pl_module.normalize(x)[:, :3].cpu().numpy().transpose(0, 2, 3, 1)  # type: ignore[operator]
+        labels = {0: "clear", 1: "cloud", 255: "no data"}
+        images = [
+            wandb.Image((rgb[i] * 255).astype(np.uint8), masks={
+                "ground_truth": {"mask_data": mask[i].numpy().astype(np.uint8), "class_labels": labels},
+                "prediction": {"mask_data": pred[i], "class_labels": labels},
+            })
+            for i in range(len(x))
+        ]  # fmt: skip
+        loggers[0].experiment.log({"val_predictions": images}, step=trainer.global_step)

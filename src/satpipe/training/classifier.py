@@ -12,18 +12,8 @@ from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
 from satpipe.models.classifier import create_classifier, head_and_backbone_parameters, split_weight_decay
+from satpipe.training.augment import random_dihedral
 from satpipe.training.schedules import TwoPhaseSchedule
-
-
-def random_dihedral(x: Tensor) -> Tensor:
-    """Apply an independent random flip/rotate (one of the 8 symmetries of the square) to each image."""
-    n = x.shape[0]
-    flip_w, flip_h, swap = (torch.rand(3, n, 1, 1, 1, device=x.device) < 0.5).unbind(0)
-    x = torch.where(flip_w, x.flip(-1), x)
-    x = torch.where(flip_h, x.flip(-2), x)
-    if x.shape[-1] == x.shape[-2]:  # a transpose composes with the flips into the 90-degree rotations
-        x = torch.where(swap, x.transpose(-1, -2), x)
-    return x
 
 
 class SceneClassifier(pl.LightningModule):
@@ -112,7 +102,7 @@ class SceneClassifier(pl.LightningModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         x, y = batch["image"], batch["label"]
         if self.hparams.augment:
-            x = random_dihedral(x)
+            (x,) = random_dihedral(x)
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
         self.train_acc(logits, y)

@@ -13,8 +13,11 @@ from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
 
 from satpipe.artifacts import atomic_dir, read_manifest, write_manifest
 from satpipe.data.chips import PREPARE_STAGE, ChipDataModule
-from satpipe.training.callbacks import EmbeddingProjection, TwoPhaseFinetuning
+from satpipe.data.patches import PATCH_STAGE
+from satpipe.data.segmentation import PatchDataModule
+from satpipe.training.callbacks import EmbeddingProjection, PredictionOverlays, TwoPhaseFinetuning
 from satpipe.training.classifier import SceneClassifier
+from satpipe.training.segmentation import CloudSegmenter
 
 logger = logging.getLogger(__name__)
 
@@ -171,20 +174,84 @@ def fit_classifier(
             progress=progress,
         )
         trainer.fit(module, datamodule=datamodule)
-        top_k = sorted(((Path(p).name, float(s)) for p, s in checkpoint.best_k_models.items()), key=lambda t: -t[1])
-        manifest = write_manifest(
-            tmp,
-            TRAIN_STAGE,
-            best_checkpoint=f"{CHECKPOINT_DIR}/{Path(checkpoint.best_model_path).name}",
-            best_score=float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None,
-            monitor=module.monitor,
-            top_k=[{"checkpoint": f"{CHECKPOINT_DIR}/{name}", "score": score} for name, score in top_k],
-            epochs_run=trainer.current_epoch,  # epochs completed (fewer than asked after early stopping)
-            phase1_epochs=phase1_epochs,
-            precision=str(trainer.precision),
-            device=str(trainer.strategy.root_device),
-            classes=prepared["classes"],
-            wandb=wandb_summary(wandb_run),
+        return write_training_manifest(
+            tmp, trainer, checkpoint, module.monitor, wandb_run, phase1_epochs=phase1_epochs,
+            classes=prepared["classes"], **(provenance or {}),
+        )  # fmt: skip
+
+
+def write_training_manifest(
+    out_dir: Path, trainer: pl.Trainer, checkpoint: ModelCheckpoint, monitor: str, wandb_run: Any, **fields: Any
+) -> dict[str, Any]:
+    """The training stage's manifest: best and top-k checkpoints, epochs run, where it ran, the W&B run."""
+    top_k = sorted(((Path(p).name, float(s)) for p, s in checkpoint.best_k_models.items()), key=lambda t: -t[1])
+    return write_manifest(
+        out_dir,
+        TRAIN_STAGE,
+        best_checkpoint=f"{CHECKPOINT_DIR}/{Path(checkpoint.best_model_path).name}",
+        best_score=float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None,
+        monitor=monitor,
+        top_k=[{"checkpoint": f"{CHECKPOINT_DIR}/{name}", "score": score} for name, score in top_k],
+        epochs_run=trainer.current_epoch,  # epochs completed (fewer than asked after early stopping)
+        precision=str(trainer.precision),
+        device=str(trainer.strategy.root_device),
+        wandb=wandb_summary(wandb_run),
+        **fields,
+    )
+
+
+def fit_segmenter(
+    prepared_dir: Path,
+    out_dir: Path,
+    *,
+    arch: str,
+    normalization: str,
+    epochs: int,
+    lr: float,
+    weight_decay: float,
+    loss: str,
+    augment: bool,
+    slidemix: bool,
+    slidemix_gamma: int,
+    slidemix_beta: float,
+    batch_size: int,
+    num_workers: int,
+    precision: str,
+    save_top_k: int,
+    early_stopping_patience: int | None,
+    overlays_every: int,
+    seed: int,
+    wandb_run: Any = None,
+    progress: bool = True,
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train a segmentation network on prepared patches and write the training output.
+
+    The output folder holds the top-k checkpoints by validation Jaccard and the last one,
+    ``metrics.csv`` and a manifest naming the best checkpoint.
+
+    Returns:
+        The manifest written to ``out_dir``.
+    """
+    pl.seed_everything(seed, workers=True, verbose=False)
+    prepared = read_manifest(Path(prepared_dir), PATCH_STAGE)
+    if normalization == "percentile":
+        low, high = prepared["percentiles"]["low"], prepared["percentiles"]["high"]
+    else:  # fixed: the full range of the stored dtype
+        low, high = [0.0] * len(prepared["bands"]), [prepared["value_max"]] * len(prepared["bands"])
+    module = CloudSegmenter(
+        arch=arch, band_names=prepared["bands"], low=low, high=high, lr=lr, weight_decay=weight_decay, loss=loss,
+        augment=augment, slidemix=slidemix, slidemix_gamma=slidemix_gamma, slidemix_beta=slidemix_beta,
+    )  # fmt: skip
+    datamodule = PatchDataModule(Path(prepared_dir), batch_size=batch_size, num_workers=num_workers)
+    with atomic_dir(Path(out_dir)) as tmp:
+        trainer, checkpoint = build_trainer(
+            tmp, max_epochs=epochs, monitor=module.monitor, mode=module.mode, save_top_k=save_top_k,
+            precision=precision, early_stopping_patience=early_stopping_patience,
+            callbacks=[PredictionOverlays(overlays_every)], wandb_run=wandb_run, progress=progress,
+        )  # fmt: skip
+        trainer.fit(module, datamodule=datamodule)
+        return write_training_manifest(
+            tmp, trainer, checkpoint, module.monitor, wandb_run, normalization=normalization, bands=prepared["bands"],
             **(provenance or {}),
-        )
-    return manifest
+        )  # fmt: skip

@@ -1,0 +1,200 @@
+"""Evaluation of a cloud segmenter: full scenes by the 38-Cloud protocol, held-out patches, other datasets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import track
+
+from satpipe.artifacts import atomic_dir, read_manifest, write_manifest
+from satpipe.data.patches import IGNORE
+from satpipe.data.segmentation import PatchDataset
+from satpipe.errors import DataError
+from satpipe.evaluation import clouds
+from satpipe.evaluation.engine import ArraySink, Predictor, predict_scene
+from satpipe.io.cloud38 import (
+    assemble_scene,
+    group_by_scene,
+    list_patches,
+    read_ground_truth,
+    read_patch,
+    scene_ground_truth,
+    unpad,
+)
+from satpipe.io.rasters import ArraySource
+from satpipe.training.fit import TRAIN_STAGE
+from satpipe.training.segmentation import CloudSegmenter
+
+logger = logging.getLogger(__name__)
+
+EVALUATE_STAGE = "evaluate"
+METRICS_JSON = "metrics.json"
+PREVIEW_DIR = "previews"
+PREVIEW_SIDE = 384
+SWEEP_THRESHOLDS = [round(t, 3) for t in np.arange(0.02, 0.99, 0.02)]
+
+
+def load_segmenter(train_dir: Path, map_location: str | torch.device = "cpu") -> CloudSegmenter:
+    """The best checkpoint of a training output, in eval mode."""
+    manifest = read_manifest(Path(train_dir), TRAIN_STAGE)
+    return CloudSegmenter.load_from_checkpoint(
+        Path(train_dir) / manifest["best_checkpoint"], map_location=map_location
+    ).eval()
+
+
+def model_predictor(module: CloudSegmenter, device: torch.device) -> Predictor:
+    """Raw windows -> cloud probabilities, in bf16 autocast on GPUs that have it."""
+    module = module.to(device).eval()
+    autocast = device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+    @torch.inference_mode()
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            return torch.sigmoid(module(x).float())[:, 0]
+
+    return predict
+
+
+def percentile_stretch(rgb: np.ndarray) -> np.ndarray:
+    """(3, H, W) -> uint8 (H, W, 3) stretched between the 2nd and 98th percentiles of valid pixels."""
+    valid = rgb.any(axis=0)
+    out = np.zeros((*rgb.shape[1:], 3), np.uint8)
+    if valid.any():
+        lo, hi = np.percentile(rgb[:, valid], (2, 98), axis=1)
+        out[valid] = (np.clip((rgb[:, valid].T - lo) / np.maximum(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
+    return out
+
+
+def _preview(path: Path, image: np.ndarray, gt: np.ndarray, pred: np.ndarray) -> None:
+    step = max(1, max(gt.shape) // PREVIEW_SIDE)
+    np.savez_compressed(path, rgb=percentile_stretch(image[:3, ::step, ::step].astype(np.float32)),
+                        gt=gt[::step, ::step], pred=pred[::step, ::step])  # fmt: skip
+
+
+def evaluate_scenes(
+    test_root: Path, predict: Predictor, out_dir: Path, *, threshold: float, window: int, overlap: int, blend: str,
+    batch_size: int, device: torch.device, progress: bool = True,
+) -> tuple[list[dict[str, Any]], list[np.ndarray]]:  # fmt: skip
+    """Rebuild each test scene from its patches, predict it whole, and score it against its ground truth."""
+    scenes = group_by_scene(list_patches(Path(test_root), "test", require_gt=False))
+    rows, hists = [], []
+    for scene, patches in track(list(scenes.items()), description="evaluating scenes", disable=not progress):
+        gt = read_ground_truth(scene_ground_truth(Path(test_root), scene))
+        image = assemble_scene(patches)
+        sink = ArraySink(image.shape[1], image.shape[2])
+        stats = predict_scene(ArraySource(image), predict, sink, window=window, overlap=overlap, blend=blend,
+                              batch_size=batch_size, device=device)  # fmt: skip
+        prob = np.nan_to_num(unpad(sink.prob, gt.shape), nan=0.0)  # no data counts as clear, as in the protocol
+        counts = clouds.counts(prob, gt, threshold)
+        rows.append({"scene": scene, **clouds.counts_dict(counts), **counts.metrics(), "windows": stats.windows_run,
+                     "windows_skipped": stats.windows_skipped, "cloud_fraction": float(gt.mean())})  # fmt: skip
+        hists.append(clouds.histograms(prob, gt))
+        _preview(out_dir / PREVIEW_DIR / f"{scene}.npz", unpad(image, gt.shape), gt, prob > threshold)
+    if not rows:
+        raise DataError(f"{test_root}: no test scenes")
+    return rows, hists
+
+
+def evaluate_patches(images: list[np.ndarray] | Any, masks: Any, predict: Predictor, device: torch.device,
+                     threshold: float, batch_size: int) -> dict[str, Any]:  # fmt: skip
+    """Pixel counts pooled over patches (pixels without data are left out)."""
+    total = clouds.Counts(0, 0, 0, 0)
+    for start in range(0, len(masks), batch_size):
+        x = torch.from_numpy(np.asarray(images[start : start + batch_size], dtype=np.float32)).to(device)
+        prob = predict(x).float().cpu().numpy()
+        mask = np.asarray(masks[start : start + batch_size])
+        valid = mask != IGNORE
+        total = total + clouds.counts(prob[valid], mask[valid] == 1, threshold)
+    return {**clouds.counts_dict(total), **total.metrics(), "patches": len(masks)}
+
+
+def _patches_with_gt(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    images, masks = [], []
+    for patch in list_patches(root, "test", require_gt=True):
+        image, gt = read_patch(patch)
+        images.append(image)
+        masks.append(np.where(np.all(image == 0, axis=0), IGNORE, gt).astype(np.uint8))  # type: ignore[arg-type]
+    return np.stack(images), np.stack(masks)
+
+
+def evaluate_cross_dataset(root: Path, module: CloudSegmenter, device: torch.device, threshold: float,
+                           batch_size: int) -> dict[str, Any]:  # fmt: skip
+    """Patch-level metrics on another dataset, with the training normalisation and with one re-fitted to it.
+
+    Re-fitting uses only the target's images (its 1st/99th band percentiles), never its labels.
+    """
+    images, masks = _patches_with_gt(Path(root))
+    if images.shape[1] != module.in_channels:
+        raise DataError(f"{root}: patches have {images.shape[1]} bands, the model expects {module.in_channels}")
+    as_trained = evaluate_patches(images, masks, model_predictor(module, device), device, threshold, batch_size)
+    result = {"dataset": str(root), "dtype": str(images.dtype), "as_trained": as_trained}
+    valid = masks != IGNORE
+    low, high = np.percentile(images.transpose(1, 0, 2, 3)[:, valid], (1, 99), axis=1)
+    refit = CloudSegmenter(**{**module.hparams, "low": low.tolist(), "high": high.tolist()})
+    refit.model.load_state_dict(module.model.state_dict())
+    result["renormalized"] = evaluate_patches(
+        images, masks, model_predictor(refit, device), device, threshold, batch_size
+    )
+    return result
+
+
+def evaluate_segmenter(
+    data_dir: Path,
+    prepared_dir: Path,
+    train_dir: Path,
+    out_dir: Path,
+    *,
+    threshold: float,
+    window: int,
+    overlap: int,
+    blend: str,
+    batch_size: int,
+    cross_dataset: bool,
+    progress: bool = True,
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Score the best checkpoint three ways and write ``metrics.json``.
+
+    (a) Test scenes by the 38-Cloud full-scene protocol, with a threshold sweep; (b) the held-out
+    validation scenes patch by patch; (c) GhalamClouds-layout data below ``data_dir``, when present.
+
+    Returns:
+        What ``metrics.json`` holds.
+    """
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    module = load_segmenter(Path(train_dir), map_location=device)
+    predict = model_predictor(module, device)
+    data_dir = Path(data_dir)
+    test_root = next((p.parent for p in sorted(data_dir.rglob("Entire_scene_gts"))), None)
+    if test_root is None:
+        raise DataError(f"{data_dir}: no test split with Entire_scene_gts/ found")
+    with atomic_dir(Path(out_dir)) as tmp:
+        (tmp / PREVIEW_DIR).mkdir()
+        rows, hists = evaluate_scenes(test_root, predict, tmp, threshold=threshold, window=window, overlap=overlap,
+                                      blend=blend, batch_size=batch_size, device=device, progress=progress)  # fmt: skip
+        val = PatchDataset(Path(prepared_dir), "val")
+        result: dict[str, Any] = {
+            "protocol": "38-Cloud full-scene (per-scene metrics of the cloud class over all ground-truth pixels, "
+            "averaged over scenes)",
+            "threshold": threshold,
+            "inference": {"window": window, "overlap": overlap, "blend": blend},
+            "full_scene": clouds.summarize([clouds.Counts(r["tp"], r["fp"], r["fn"], r["tn"]) for r in rows]),
+            "per_scene": rows,
+            "sweep": clouds.sweep(hists, SWEEP_THRESHOLDS),
+            "patch_level_val": evaluate_patches(val.images, val.masks, predict, device, threshold, batch_size),
+        }
+        ghalam = [p for p in data_dir.rglob("test_gt") if "ghalam" in str(p).lower()]
+        if cross_dataset and ghalam:
+            result["cross_dataset"] = evaluate_cross_dataset(ghalam[0].parent, module, device, threshold, batch_size)
+        mean = result["full_scene"]["mean_over_scenes"]
+        result["headline"] = {"Jaccard": mean["jaccard"], "precision": mean["precision"], "recall": mean["recall"],
+                              "F1 (mean of scenes)": result["full_scene"]["f1"]["mean_of_scene_f1"]}  # fmt: skip
+        (tmp / METRICS_JSON).write_text(json.dumps(result, indent=2) + "\n")
+        write_manifest(tmp, EVALUATE_STAGE, headline=result["headline"], **(provenance or {}))
+    logger.info("full-scene Jaccard %.4f over %d scenes", mean["jaccard"], len(rows))
+    return result
