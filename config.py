@@ -97,6 +97,79 @@ class ClassificationConfig:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
 
 
+# -- cloud segmentation --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CloudDataConfig:
+    """Where cloudy scenes come from and how they are cut into training patches."""
+
+    source: str = "local"  # local (--data-dir: 38-Cloud / 95-Cloud layout) | synthetic (generated)
+    synthetic_train_scenes: int = 12
+    synthetic_test_scenes: int = 4
+    synthetic_size: int = 768  # scene side in pixels
+    synthetic_seed: int = 0
+    patch_size: int = 384  # training patch side; 38-Cloud's 384-pixel patches are cut again when smaller
+    overlap: int = 0  # pixels shared by neighbouring training patches
+    min_valid_fraction: float = 0.2  # skip patches with less data (non-zero pixels) than this
+    val_fraction: float = 0.2  # share of training scenes held out whole for validation
+    split_seed: int = 42
+
+
+@dataclass(frozen=True)
+class SegmentationModelConfig:
+    """The segmentation network and its input normalisation."""
+
+    arch: str = "satunet"  # satunet | unet | unet_cloudmask
+    normalization: str = "percentile"  # percentile (1st/99th of training pixels, per band) | fixed (dtype range)
+
+
+@dataclass(frozen=True)
+class SegmentationTrainingConfig:
+    """Supervised training with Sat-SlideMix, as Sat-UNet was trained."""
+
+    epochs: int = 60
+    lr: float = 1e-4  # Adam
+    weight_decay: float = 1e-3  # L2, as Sat-UNet
+    loss: str = "bce"  # bce | bce+dice
+    augment: bool = True  # random flips and 90-degree rotations
+    slidemix: bool = True  # Sat-SlideMix batch expansion by circular shifts
+    slidemix_gamma: int = 3  # copies of each batch
+    slidemix_beta: float = 1.0  # largest shift, as a fraction of the patch side
+    batch_size: int = 8
+    num_workers: int = 4
+    precision: str = "auto"  # auto = bf16-mixed on GPUs that have it, 16-mixed on older GPUs, fp32 on CPU
+    save_top_k: int = 3  # checkpoints kept, ranked by validation Jaccard
+    early_stopping_patience: int | None = 15
+    overlays_every: int = 1  # epochs between W&B prediction overlays
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class CloudEvaluationConfig:
+    """Full-scene inference and the 38-Cloud protocol."""
+
+    threshold: float = 0.5  # cloud where p > threshold (Cloud-Net's own outputs used 12/255)
+    window: int = 384  # inference window; a multiple of 32
+    overlap: int = 64
+    blend: str = "cosine"  # cosine | gaussian | center (MLCommons) | none (plain averaging)
+    batch_size: int = 8
+    cross_dataset: bool = True  # also score GhalamClouds-layout data found beside the test set
+
+
+@dataclass(frozen=True)
+class SegmentationConfig:
+    """Cloud segmentation on 38-Cloud-style data."""
+
+    name: str = "38cloud"
+    data: CloudDataConfig = field(default_factory=CloudDataConfig)
+    model: SegmentationModelConfig = field(default_factory=SegmentationModelConfig)
+    training: SegmentationTrainingConfig = field(default_factory=SegmentationTrainingConfig)
+    evaluation: CloudEvaluationConfig = field(default_factory=CloudEvaluationConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+
+
 # -- presets -------------------------------------------------------------------------------------------
 
 
@@ -137,6 +210,23 @@ PRESETS: dict[str, Preset] = {
         "EuroSAT 13-band GeoTIFFs; the first convolution is adapted from RGB weights",
         {"data.bands": "ms", "model.input_size": 128},
     ),
+    "clouds": Preset(
+        SegmentationConfig,
+        "offline cloud segmentation on synthetic 38-Cloud-style scenes; minutes on a laptop CPU",
+        {
+            "data.source": "synthetic",
+            "data.patch_size": 128,  # 38-Cloud's 384-pixel patches cut in nine: CPU-sized steps
+            "training.epochs": 8,
+            "training.lr": 1e-3,  # a short run from scratch needs a larger step than Sat-UNet's 1e-4
+            "training.weight_decay": 1e-4,
+            "training.slidemix_gamma": 2,
+            "training.batch_size": 16,
+            "training.num_workers": 0,
+            "training.early_stopping_patience": None,
+            "evaluation.batch_size": 4,
+        },
+    ),
+    "38cloud": Preset(SegmentationConfig, "38-Cloud (or 95-Cloud) from --data-dir; Sat-UNet with Sat-SlideMix on a T4"),
 }
 DEFAULT_PRESET = "quickstart"
 
@@ -235,15 +325,68 @@ def _require(ok: bool, key: str, value: Any, requirement: str) -> None:
 
 
 GPU_CHOICES = ("T4:1", "L4:1", "A10G:1", "A100:1", "A100_80G:1", "H100:1", "H200:1")
+PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed")
+#: The registered segmentation architectures (satpipe.models.list_models(); kept here so that
+#: validating a config does not import torch).
+SEGMENTATION_ARCHS = ("satunet", "unet", "unet_cloudmask")
+#: Blending modes of the inference engine (satpipe.evaluation.engine.BLEND_MODES).
+BLEND_MODES = ("cosine", "gaussian", "center", "none")
 
 
-def validate(cfg: ClassificationConfig) -> None:
+def validate(cfg: Any) -> None:
     """Check every value that has a valid range; raise on the first that is out of it.
 
     Raises:
         ConfigError: Naming the setting, the value and what it must be.
     """
-    d, m, t, k, r = cfg.data, cfg.model, cfg.training, cfg.tracking, cfg.resources
+    _validate_common(cfg.training, cfg.tracking, cfg.resources)
+    if isinstance(cfg, SegmentationConfig):
+        _validate_segmentation(cfg)
+    else:
+        _validate_classification(cfg)
+
+
+def _validate_common(t: Any, k: TrackingConfig, r: ResourcesConfig) -> None:
+    _require(t.epochs >= 1, "training.epochs", t.epochs, ">= 1")
+    _require(t.batch_size >= 1, "training.batch_size", t.batch_size, ">= 1")
+    _require(t.num_workers >= 0, "training.num_workers", t.num_workers, ">= 0")
+    _require(t.weight_decay >= 0, "training.weight_decay", t.weight_decay, ">= 0")
+    _require(t.precision in PRECISIONS, "training.precision", t.precision, "auto, 32-true, 16-mixed or bf16-mixed")
+    _require(t.save_top_k >= 1, "training.save_top_k", t.save_top_k, ">= 1")
+    _require(t.early_stopping_patience is None or t.early_stopping_patience >= 1, "training.early_stopping_patience",
+             t.early_stopping_patience, "None or >= 1")  # fmt: skip
+    _require(k.mode in ("offline", "online", "disabled"), "tracking.mode", k.mode, "offline, online or disabled")
+    _require(r.gpu in GPU_CHOICES, "resources.gpu", r.gpu, f"one of {', '.join(GPU_CHOICES)}")
+    _require(r.cpu >= 1, "resources.cpu", r.cpu, ">= 1")
+
+
+def _validate_segmentation(cfg: SegmentationConfig) -> None:
+    d, m, t, e = cfg.data, cfg.model, cfg.training, cfg.evaluation
+    _require(d.source in ("local", "synthetic"), "data.source", d.source, "local or synthetic")
+    _require(d.synthetic_train_scenes >= 2, "data.synthetic_train_scenes", d.synthetic_train_scenes, ">= 2")
+    _require(d.synthetic_test_scenes >= 1, "data.synthetic_test_scenes", d.synthetic_test_scenes, ">= 1")
+    _require(d.synthetic_size >= 64, "data.synthetic_size", d.synthetic_size, ">= 64")
+    _require(d.patch_size % 32 == 0 and 32 <= d.patch_size <= 1024, "data.patch_size", d.patch_size,
+             "a multiple of 32 between 32 and 1024")  # fmt: skip
+    _require(0 <= d.overlap < d.patch_size, "data.overlap", d.overlap, f"in [0, data.patch_size={d.patch_size})")
+    _require(0 <= d.min_valid_fraction <= 1, "data.min_valid_fraction", d.min_valid_fraction, "in [0, 1]")
+    _require(0 < d.val_fraction < 1, "data.val_fraction", d.val_fraction, "between 0 and 1")
+    _require(m.arch in SEGMENTATION_ARCHS, "model.arch", m.arch, f"one of {', '.join(SEGMENTATION_ARCHS)}")
+    _require(m.normalization in ("percentile", "fixed"), "model.normalization", m.normalization, "percentile or fixed")
+    _require(0 < t.lr < 1, "training.lr", t.lr, "> 0 (and < 1)")
+    _require(t.loss in ("bce", "bce+dice"), "training.loss", t.loss, "bce or bce+dice")
+    _require(t.slidemix_gamma >= 1, "training.slidemix_gamma", t.slidemix_gamma, ">= 1")
+    _require(0 < t.slidemix_beta <= 1, "training.slidemix_beta", t.slidemix_beta, "in (0, 1]")
+    _require(t.overlays_every >= 1, "training.overlays_every", t.overlays_every, ">= 1")
+    _require(0 < e.threshold < 1, "evaluation.threshold", e.threshold, "between 0 and 1")
+    _require(e.window % 32 == 0 and e.window >= 32, "evaluation.window", e.window, "a multiple of 32")
+    _require(0 <= e.overlap < e.window, "evaluation.overlap", e.overlap, f"in [0, evaluation.window={e.window})")
+    _require(e.blend in BLEND_MODES, "evaluation.blend", e.blend, f"one of {', '.join(BLEND_MODES)}")
+    _require(e.batch_size >= 1, "evaluation.batch_size", e.batch_size, ">= 1")
+
+
+def _validate_classification(cfg: ClassificationConfig) -> None:
+    d, m, t = cfg.data, cfg.model, cfg.training
     _require(d.source in ("download", "synthetic", "local"), "data.source", d.source, "download, synthetic or local")
     _require(d.bands in ("rgb", "ms"), "data.bands", d.bands, "rgb or ms")
     _require(d.synthetic_per_class >= 5, "data.synthetic_per_class", d.synthetic_per_class, ">= 5")
@@ -259,7 +402,6 @@ def validate(cfg: ClassificationConfig) -> None:
     _require(bool(m.backbone), "model.backbone", m.backbone, "a timm model name")
     _require(0 <= m.drop_rate < 1, "model.drop_rate", m.drop_rate, "in [0, 1)")
     _require(m.input_size is None or 16 <= m.input_size <= 1024, "model.input_size", m.input_size, "None or 16..1024")
-    _require(t.epochs >= 1, "training.epochs", t.epochs, ">= 1")
     _require(
         0 <= t.phase1_epochs <= t.epochs,
         "training.phase1_epochs",
@@ -269,28 +411,9 @@ def validate(cfg: ClassificationConfig) -> None:
     for key in ("phase1_lr", "phase2_lr", "backbone_lr_ratio"):
         value = getattr(t, key)
         _require(0 < value < 10, f"training.{key}", value, "> 0 (and < 10)")
-    _require(t.weight_decay >= 0, "training.weight_decay", t.weight_decay, ">= 0")
     _require(t.warmup_steps >= 0, "training.warmup_steps", t.warmup_steps, ">= 0")
     _require(0 <= t.label_smoothing < 1, "training.label_smoothing", t.label_smoothing, "in [0, 1)")
-    _require(t.batch_size >= 1, "training.batch_size", t.batch_size, ">= 1")
-    _require(t.num_workers >= 0, "training.num_workers", t.num_workers, ">= 0")
-    _require(
-        t.precision in ("auto", "32-true", "16-mixed", "bf16-mixed"),
-        "training.precision",
-        t.precision,
-        "auto, 32-true, 16-mixed or bf16-mixed",
-    )
-    _require(t.save_top_k >= 1, "training.save_top_k", t.save_top_k, ">= 1")
-    _require(
-        t.early_stopping_patience is None or t.early_stopping_patience >= 1,
-        "training.early_stopping_patience",
-        t.early_stopping_patience,
-        "None or >= 1",
-    )
     _require(t.tsne_every >= 1, "training.tsne_every", t.tsne_every, ">= 1")
-    _require(k.mode in ("offline", "online", "disabled"), "tracking.mode", k.mode, "offline, online or disabled")
-    _require(r.gpu in GPU_CHOICES, "resources.gpu", r.gpu, f"one of {', '.join(GPU_CHOICES)}")
-    _require(r.cpu >= 1, "resources.cpu", r.cpu, ">= 1")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

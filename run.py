@@ -10,9 +10,12 @@ uv run run.py eurosat --remote                  # submit to the cluster in .flyt
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,39 @@ class _HideInputErrorTracebacks(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.exc_info and _is_input_error(record.exc_info[1]))
+
+
+def _check_eurosat(cfg: Any, data_dir: Path) -> None:
+    from satpipe.io.eurosat import find_image_root, list_samples
+
+    list_samples(find_image_root(data_dir, cfg.data.bands), cfg.data.bands)
+
+
+def _check_38cloud(cfg: Any, data_dir: Path) -> None:
+    from satpipe.io.cloud38 import list_patches
+
+    list_patches(data_dir, "train", require_gt=True)
+    if not any(data_dir.rglob("Entire_scene_gts")):
+        raise config.ConfigError(f"{data_dir}: no test split (Entire_scene_gts/ and test_* band folders) found")
+
+
+@dataclass(frozen=True)
+class Family:
+    """How run.py drives one task family: its pipeline task and the check of a local data folder."""
+
+    workflow: str
+    pipeline: str
+    check_data: Callable[[Any, Path], None]
+
+    def load(self) -> Any:
+        """The pipeline task (imported only when a run needs it)."""
+        return getattr(importlib.import_module(self.workflow), self.pipeline)
+
+
+FAMILIES = {
+    config.ClassificationConfig: Family("workflows.classification", "classification_pipeline", _check_eurosat),
+    config.SegmentationConfig: Family("workflows.segmentation", "segmentation_pipeline", _check_38cloud),
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -61,14 +97,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def resolve(args: argparse.Namespace) -> tuple[Any, Path | None]:
     """The validated config and data folder, or a ConfigError/DatasetNotFoundError/DataError."""
-    from satpipe.io.eurosat import find_image_root, list_samples
-
     cfg = config.build_config(args.preset, args.set)
     data_dir = args.data_dir.expanduser().resolve() if args.data_dir else None
     if data_dir is not None:
         cfg = config.set_value(cfg, "data.source", "local")
         # Catch a wrong folder now, before any stage runs: the layout check reads no images.
-        list_samples(find_image_root(data_dir, cfg.data.bands), cfg.data.bands)
+        FAMILIES[type(cfg)].check_data(cfg, data_dir)
     elif cfg.data.source == "local":
         raise config.ConfigError("data.source=local needs --data-dir PATH")
     return cfg, data_dir
@@ -80,7 +114,7 @@ def preflight(cfg: Any, remote: bool) -> None:
         raise config.ConfigError(
             f"{FLYTE_CONFIG}: missing; create it with `flyte create config` (README, Run on Union)"
         )
-    if cfg.model.pretrained and not remote:
+    if getattr(cfg.model, "pretrained", False) and not remote:
         from satpipe.models.classifier import check_backbone
 
         check_backbone(cfg.model.backbone, pretrained=True)  # offline: fail now, not after data preparation
@@ -107,7 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     from satpipe.artifacts import dir_digest
     from satpipe.tracking import resolve_wandb_mode
     from tasks import artifacts_root
-    from workflows.classification import classification_pipeline
 
     logging.getLogger("flyte").addFilter(_HideInputErrorTracebacks())
     wandb_mode, note = resolve_wandb_mode(cfg.tracking.mode)
@@ -135,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         disable_run_cache=args.no_cache,
     )
     try:
-        run = runner.run(classification_pipeline, cfg, data_dir=data)
+        run = runner.run(FAMILIES[type(cfg)].load(), cfg, data_dir=data)
         if args.remote:
             print(f"submitted: {run.url}")
             return 0
@@ -151,8 +184,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_summary(cfg: Any, result: Any, seconds: float) -> None:
     """Which stages ran or came from the cache, the test metrics, and where everything is."""
-    import json
-
     from satpipe.artifacts import read_manifest
 
     print(f"\nrun {result.run} ({cfg.name}) finished in {seconds:.1f} s")
@@ -167,10 +198,9 @@ def print_summary(cfg: Any, result: Any, seconds: float) -> None:
         made_by = read_manifest(Path(out.path)).get("run") if (Path(out.path) / "manifest.json").exists() else None
         status = "input" if made_by is None else "executed" if made_by == result.run else f"cached (from run {made_by})"
         print(f"  {stage:<9} {status}")
-    metrics = json.loads((Path(result.evaluated.path) / "metrics.json").read_text())
+    headline = read_manifest(Path(result.evaluated.path))["headline"]
     train = read_manifest(Path(result.trained.path))
-    accuracy, f1, n = metrics["accuracy"], metrics["macro_f1"], metrics["samples"]
-    print(f"\ntest accuracy {accuracy:.4f}   macro F1 {f1:.4f}   ({n} test chips)")
+    print("\n" + "   ".join(f"{name} {value:.4f}" for name, value in headline))
     report = latest_report(cfg.name, Path(result.report.path) / "report.html")
     print(f"report:      {report}")
     print(f"checkpoint:  {Path(result.trained.path) / train['best_checkpoint']}")

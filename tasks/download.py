@@ -32,3 +32,16 @@ def synthesize_eurosat(per_class: int, seed: int) -> Dir:
         write_dataset(tmp, per_class, seed)
         write_manifest(tmp, "synthesize", dataset="eurosat", **provenance(per_class=per_class, seed=seed))
     return output_dir(out)
+
+
+@data_env.task(cache=_CACHE)
+def synthesize_clouds(train_scenes: int, test_scenes: int, size: int, seed: int) -> Dir:
+    """Generate cloudy scenes as a 38-Cloud layout, full GeoTIFFs and a GhalamClouds-style test set."""
+    from satpipe.io.synthetic.clouds import write_cloud_dataset
+
+    out = stage_dir("synthesize")
+    inputs = {"train_scenes": train_scenes, "test_scenes": test_scenes, "size": size, "seed": seed}
+    with atomic_dir(out) as tmp:
+        write_cloud_dataset(tmp, **inputs)
+        write_manifest(tmp, "synthesize", dataset="clouds", **provenance(**inputs))
+    return output_dir(out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flyte.io import Dir
 
+from config import CloudEvaluationConfig
 from envs import train_env
 from tasks import output_dir, provenance, stage_cache, stage_dir
 
@@ -21,5 +22,26 @@ def evaluate_classifier(prepared: Dir, trained: Dir) -> Dir:
         trained.download_sync(),
         out,  # type: ignore[arg-type]
         provenance=provenance(prepared=prepared.hash, trained=trained.hash),
+    )
+    return output_dir(out)
+
+
+@train_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
+def evaluate_segmenter(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudEvaluationConfig) -> Dir:
+    """Full-scene 38-Cloud protocol with a threshold sweep, held-out patches, and cross-dataset scores."""
+    from dataclasses import asdict
+
+    from satpipe.evaluation import segmentation
+
+    out = stage_dir("evaluate")
+    segmentation.evaluate_segmenter(
+        raw.download_sync(),
+        prepared.download_sync(),
+        trained.download_sync(),
+        out,
+        **asdict(evaluation),
+        provenance=provenance(
+            raw=raw.hash, prepared=prepared.hash, trained=trained.hash, evaluation=asdict(evaluation)
+        ),
     )
     return output_dir(out)

@@ -30,3 +30,22 @@ def prepare_eurosat(
         provenance=provenance(raw=raw.hash, bands=bands, **split),
     )
     return output_dir(out)
+
+
+@data_env.task(cache=stage_cache(__file__, "satpipe.io", "satpipe.data", "satpipe.artifacts"))
+def prepare_cloud_patches(
+    raw: Dir, patch_size: int, overlap: int, min_valid_fraction: float, val_fraction: float, split_seed: int
+) -> Dir:
+    """Cut 38-Cloud-layout training patches to size, skip empty ones, split by scene, fit percentiles."""
+    from satpipe.data.patches import prepare_cloud_patches as prepare
+
+    out = stage_dir("patch")
+    settings = {
+        "patch_size": patch_size,
+        "overlap": overlap,
+        "min_valid_fraction": min_valid_fraction,
+        "val_fraction": val_fraction,
+        "split_seed": split_seed,
+    }
+    prepare(raw.download_sync(), out, **settings, provenance=provenance(raw=raw.hash, **settings))
+    return output_dir(out)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
 import flyte
 import flyte.report
 from flyte.io import Dir
 
-from config import ClassificationConfig
+from config import ClassificationConfig, SegmentationConfig
 from envs import report_env
 from satpipe.artifacts import atomic_dir, write_manifest
 from tasks import output_dir, provenance, stage_cache, stage_dir
@@ -17,29 +19,37 @@ from tasks import output_dir, provenance, stage_cache, stage_dir
 REPORT_FILE = "report.html"
 
 
-@report_env.task(
-    report=True, cache=stage_cache(__file__, "satpipe.reporting", "satpipe.evaluation", "satpipe.artifacts")
-)
-async def report_classification(trained: Dir, evaluated: Dir, config: ClassificationConfig) -> Dir:
-    """Training curves with the phase change, learning rates, confusion matrix, per-class table, t-SNE."""
-    from satpipe.reporting.classification import classification_report
+_CACHE = stage_cache(__file__, "satpipe.reporting", "satpipe.evaluation", "satpipe.artifacts")
 
-    html = classification_report(
-        await trained.download(),
-        await evaluated.download(),
-        asdict(config),
-        f"satpipe {config.name}: scene classification",  # type: ignore[arg-type]
-    )
+
+async def _publish(html: str, config: Any, **inputs: Any) -> Dir:
+    """Log the page to the Union report panel and keep it, with the resolved config, as the stage output."""
     await flyte.report.log.aio(html, do_flush=True)
     out = stage_dir("report")
     with atomic_dir(out) as tmp:
         (tmp / REPORT_FILE).write_text(html)
         (tmp / "config.json").write_text(json.dumps(asdict(config), indent=2, sort_keys=True) + "\n")
-        write_manifest(
-            tmp,
-            "report",
-            file=REPORT_FILE,
-            config=asdict(config),
-            **provenance(trained=trained.hash, evaluated=evaluated.hash),
-        )
+        write_manifest(tmp, "report", file=REPORT_FILE, config=asdict(config), **provenance(**inputs))
     return output_dir(out)
+
+
+@report_env.task(report=True, cache=_CACHE)
+async def report_classification(trained: Dir, evaluated: Dir, config: ClassificationConfig) -> Dir:
+    """Training curves with the phase change, learning rates, confusion matrix, per-class table, t-SNE."""
+    from satpipe.reporting.classification import classification_report
+
+    title = f"satpipe {config.name}: scene classification"
+    html = classification_report(
+        Path(await trained.download()), Path(await evaluated.download()), asdict(config), title
+    )
+    return await _publish(html, config, trained=trained.hash, evaluated=evaluated.hash)
+
+
+@report_env.task(report=True, cache=_CACHE)
+async def report_segmentation(trained: Dir, evaluated: Dir, config: SegmentationConfig) -> Dir:
+    """Per-scene protocol metrics, threshold sweep, best and worst scene overlays, training curves."""
+    from satpipe.reporting.segmentation import segmentation_report
+
+    title = f"satpipe {config.name}: cloud segmentation"
+    html = segmentation_report(Path(await trained.download()), Path(await evaluated.download()), asdict(config), title)
+    return await _publish(html, config, trained=trained.hash, evaluated=evaluated.hash)

@@ -8,7 +8,7 @@ import flyte
 from flyte.io import Dir
 from flyteplugins.wandb import get_wandb_run, wandb_init
 
-from config import ModelConfig, TrainingConfig
+from config import ModelConfig, SegmentationModelConfig, SegmentationTrainingConfig, TrainingConfig
 from envs import train_env
 from tasks import output_dir, provenance, stage_cache, stage_dir
 
@@ -22,6 +22,23 @@ def train_classifier(prepared: Dir, model: ModelConfig, training: TrainingConfig
 
     out = stage_dir("train")
     fit_classifier(
+        prepared.download_sync(),
+        out,
+        **asdict(model),
+        **asdict(training),
+        wandb_run=get_wandb_run(),
+        provenance=provenance(prepared=prepared.hash, model=asdict(model), training=asdict(training)),
+    )
+    return output_dir(out)
+
+
+@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE))
+def train_segmenter(prepared: Dir, model: SegmentationModelConfig, training: SegmentationTrainingConfig) -> Dir:
+    """Train a cloud segmenter on prepared patches; returns checkpoints and metrics."""
+    from satpipe.training.fit import fit_segmenter
+
+    out = stage_dir("train")
+    fit_segmenter(
         prepared.download_sync(),
         out,
         **asdict(model),

@@ -92,6 +92,8 @@ def evaluate_classifier(
         "confusion": confusion.tolist(),
         "checkpoint": read_manifest(Path(train_dir), TRAIN_STAGE)["best_checkpoint"],
     }
+    # An ordered list of (name, value): manifests sort their keys.
+    result["headline"] = [["test accuracy", result["accuracy"]], ["macro F1", result["macro_f1"]]]
     with atomic_dir(Path(out_dir)) as tmp:
         (tmp / METRICS_JSON).write_text(json.dumps(result, indent=2) + "\n")
         write_manifest(

@@ -118,10 +118,13 @@ class PredictionOverlays(pl.Callback):
             rgb = pl_module.normalize(x)[:, :3].cpu().numpy().transpose(0, 2, 3, 1)  # type: ignore[operator]
         labels = {0: "clear", 1: "cloud", 255: "no data"}
         images = [
-            wandb.Image((rgb[i] * 255).astype(np.uint8), masks={
-                "ground_truth": {"mask_data": mask[i].numpy().astype(np.uint8), "class_labels": labels},
-                "prediction": {"mask_data": pred[i], "class_labels": labels},
-            })
+            wandb.Image(
+                (rgb[i] * 255).astype(np.uint8),
+                masks={
+                    "ground_truth": {"mask_data": mask[i].numpy().astype(np.uint8), "class_labels": labels},
+                    "prediction": {"mask_data": pred[i], "class_labels": labels},
+                },
+            )
             for i in range(len(x))
-        ]  # fmt: skip
+        ]
         loggers[0].experiment.log({"val_predictions": images}, step=trainer.global_step)

@@ -175,9 +175,15 @@ def fit_classifier(
         )
         trainer.fit(module, datamodule=datamodule)
         return write_training_manifest(
-            tmp, trainer, checkpoint, module.monitor, wandb_run, phase1_epochs=phase1_epochs,
-            classes=prepared["classes"], **(provenance or {}),
-        )  # fmt: skip
+            tmp,
+            trainer,
+            checkpoint,
+            module.monitor,
+            wandb_run,
+            phase1_epochs=phase1_epochs,
+            classes=prepared["classes"],
+            **(provenance or {}),
+        )
 
 
 def write_training_manifest(
@@ -240,18 +246,40 @@ def fit_segmenter(
     else:  # fixed: the full range of the stored dtype
         low, high = [0.0] * len(prepared["bands"]), [prepared["value_max"]] * len(prepared["bands"])
     module = CloudSegmenter(
-        arch=arch, band_names=prepared["bands"], low=low, high=high, lr=lr, weight_decay=weight_decay, loss=loss,
-        augment=augment, slidemix=slidemix, slidemix_gamma=slidemix_gamma, slidemix_beta=slidemix_beta,
-    )  # fmt: skip
+        arch=arch,
+        band_names=prepared["bands"],
+        low=low,
+        high=high,
+        lr=lr,
+        weight_decay=weight_decay,
+        loss=loss,
+        augment=augment,
+        slidemix=slidemix,
+        slidemix_gamma=slidemix_gamma,
+        slidemix_beta=slidemix_beta,
+    )
     datamodule = PatchDataModule(Path(prepared_dir), batch_size=batch_size, num_workers=num_workers)
     with atomic_dir(Path(out_dir)) as tmp:
         trainer, checkpoint = build_trainer(
-            tmp, max_epochs=epochs, monitor=module.monitor, mode=module.mode, save_top_k=save_top_k,
-            precision=precision, early_stopping_patience=early_stopping_patience,
-            callbacks=[PredictionOverlays(overlays_every)], wandb_run=wandb_run, progress=progress,
-        )  # fmt: skip
+            tmp,
+            max_epochs=epochs,
+            monitor=module.monitor,
+            mode=module.mode,
+            save_top_k=save_top_k,
+            precision=precision,
+            early_stopping_patience=early_stopping_patience,
+            callbacks=[PredictionOverlays(overlays_every)],
+            wandb_run=wandb_run,
+            progress=progress,
+        )
         trainer.fit(module, datamodule=datamodule)
         return write_training_manifest(
-            tmp, trainer, checkpoint, module.monitor, wandb_run, normalization=normalization, bands=prepared["bands"],
+            tmp,
+            trainer,
+            checkpoint,
+            module.monitor,
+            wandb_run,
+            normalization=normalization,
+            bands=prepared["bands"],
             **(provenance or {}),
-        )  # fmt: skip
+        )

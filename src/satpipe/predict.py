@@ -1,0 +1,173 @@
+"""Predict a cloud mask for a whole scene: ``python -m satpipe.predict SCENE... --checkpoint CKPT --out mask.tif``.
+
+SCENE is one multi-band GeoTIFF, or one single-band file per band in the model's band order (for
+38-Cloud models: red green blue nir). The scene is read and written window by window, so its size is
+limited by disk, not memory. Outputs are Cloud-Optimized GeoTIFFs with the scene's CRS and transform:
+the mask (uint8: 1 cloud, 0 clear, 255 no data) and, beside it, the probability (float32, NaN no data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from satpipe.errors import DataError, SatpipeError
+from satpipe.evaluation.engine import BLEND_MODES, EngineStats, predict_scene
+from satpipe.io.rasters import MaskWriter, RasterScene
+from satpipe.training.segmentation import CloudSegmenter
+
+
+@dataclass
+class Prediction:
+    """What was written, with the engine's statistics."""
+
+    mask: Path
+    probability: Path
+    height: int
+    width: int
+    cloud_fraction: float
+    stats: EngineStats
+
+
+class _CountingWriter:
+    """Passes rows to the writer and counts cloudy and valid pixels on the way."""
+
+    def __init__(self, writer: MaskWriter) -> None:
+        self.writer, self.cloud, self.valid = writer, 0, 0
+
+    def write(self, row: int, prob: np.ndarray) -> None:
+        self.writer.write(row, prob)
+        valid = ~np.isnan(prob)
+        self.valid += int(valid.sum())
+        self.cloud += int((prob[valid] > self.writer.threshold).sum())
+
+
+def load_checkpoint(path: Path, device: torch.device) -> CloudSegmenter:
+    """A segmentation checkpoint written by satpipe.
+
+    Raises:
+        DataError: If the file is missing or is not such a checkpoint.
+    """
+    if not Path(path).is_file():
+        raise DataError(f"{path}: checkpoint does not exist")
+    try:
+        return CloudSegmenter.load_from_checkpoint(path, map_location=device).eval()
+    except Exception as e:  # any unpickling or key mismatch means: not ours
+        raise DataError(f"{path}: not a satpipe segmentation checkpoint ({type(e).__name__})") from None
+
+
+def predict_file(
+    scene_paths: list[Path],
+    checkpoint: Path,
+    out: Path,
+    prob_out: Path | None = None,
+    *,
+    threshold: float = 0.5,
+    window: int = 384,
+    overlap: int = 64,
+    blend: str = "cosine",
+    batch_size: int = 8,
+    device: str = "auto",
+    progress: bool = True,
+) -> Prediction:
+    """Predict a scene into a mask COG and a probability COG.
+
+    Raises:
+        DataError: For unreadable or mismatched band files, a band count other than the checkpoint's,
+            or a scene without any valid pixel. Nothing is written in that case.
+    """
+    dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+    module = load_checkpoint(checkpoint, dev)
+    prob_out = prob_out or out.with_name(out.stem + ".prob" + out.suffix)
+    with RasterScene(scene_paths) as scene:
+        if scene.count != module.in_channels:
+            bands = ", ".join(module.hparams.band_names)
+            raise DataError(
+                f"{scene_paths[0]}: {scene.count} band(s), but {checkpoint} expects {module.in_channels} ({bands})"
+            )
+        writer = MaskWriter(
+            out,
+            prob_out,
+            height=scene.height,
+            width=scene.width,
+            crs=scene.crs,
+            transform=scene.transform,
+            threshold=threshold,
+        )
+        counter = _CountingWriter(writer)
+        try:
+            from satpipe.evaluation.segmentation import model_predictor
+
+            stats = predict_scene(
+                scene,
+                model_predictor(module, dev),
+                counter,
+                window=window,
+                overlap=overlap,
+                blend=blend,
+                batch_size=batch_size,
+                device=dev,
+                progress=progress,
+            )
+            if stats.windows_run == 0:
+                raise DataError(
+                    f"{scene_paths[0]}: every pixel is no data ({scene.nodata:g} in all bands); nothing to predict"
+                )
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+    return Prediction(out, prob_out, scene.height, scene.width, counter.cloud / max(counter.valid, 1), stats)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m satpipe.predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("scene", nargs="+", type=Path, help="a multi-band GeoTIFF, or one file per band in model order")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="a satpipe segmentation checkpoint (.ckpt)")
+    parser.add_argument("--out", required=True, type=Path, help="the mask to write (GeoTIFF)")
+    parser.add_argument("--prob-out", type=Path, help="the probability to write (default: beside --out, .prob.tif)")
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--window", type=int, default=384)
+    parser.add_argument("--overlap", type=int, default=64)
+    parser.add_argument("--blend", default="cosine", choices=BLEND_MODES)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    args = parser.parse_args(argv)
+    if not 0 <= args.overlap < args.window or args.window % 32:
+        parser.error(
+            f"--window must be a multiple of 32 and --overlap in [0, window); got {args.window}, {args.overlap}"
+        )
+    try:
+        result = predict_file(
+            args.scene,
+            args.checkpoint,
+            args.out,
+            args.prob_out,
+            threshold=args.threshold,
+            window=args.window,
+            overlap=args.overlap,
+            blend=args.blend,
+            batch_size=args.batch_size,
+            device=args.device,
+        )
+    except SatpipeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {result.mask} and {result.probability}: {result.width}x{result.height} pixels, "
+        f"{result.cloud_fraction:.1%} of valid pixels cloudy ({result.stats.windows_run} windows, "
+        f"{result.stats.windows_skipped} skipped as no data)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Cloud segmentation pipeline: scenes (CPU) -> patches (CPU) -> train (GPU) -> full-scene evaluation -> report.
+
+Every stage is cached on its inputs and code; the evaluation rebuilds the test scenes from their
+patches, predicts them whole with blended overlapping windows, and scores them by the 38-Cloud protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import flyte
+from flyte.io import Dir
+
+from config import SegmentationConfig
+from envs import pipeline_env, train_resources
+from satpipe.errors import ConfigError
+from tasks.download import synthesize_clouds
+from tasks.evaluate import evaluate_segmenter
+from tasks.prepare import prepare_cloud_patches
+from tasks.report import report_segmentation
+from tasks.train import logged_on, train_segmenter
+
+
+@dataclass
+class SegmentationResult:
+    """Every stage's output folder, and the run that produced this result."""
+
+    run: str
+    raw: Dir
+    prepared: Dir
+    trained: Dir
+    evaluated: Dir
+    report: Dir
+
+
+@pipeline_env.task
+async def segmentation_pipeline(cfg: SegmentationConfig, data_dir: Dir | None = None) -> SegmentationResult:
+    """Run the cloud segmentation pipeline; ``data_dir`` is a 38-Cloud-layout folder for source=local."""
+    d = cfg.data
+    # -- Stage 1: scenes (CPU, cached) -----------------------------------------------------------------
+    if d.source == "local":
+        if data_dir is None:
+            raise ConfigError("data.source=local needs a data folder (run.py --data-dir PATH)")
+        raw = data_dir
+    else:
+        raw = await synthesize_clouds.aio(
+            d.synthetic_train_scenes, d.synthetic_test_scenes, d.synthetic_size, d.synthetic_seed
+        )
+
+    # -- Stage 2: patches (CPU, cached) ----------------------------------------------------------------
+    prepared = await prepare_cloud_patches.aio(
+        raw, d.patch_size, d.overlap, d.min_valid_fraction, d.val_fraction, d.split_seed
+    )
+
+    # -- Stage 3: train (GPU, cached) ------------------------------------------------------------------
+    gpu = train_resources(cfg.resources.gpu, cfg.resources.cpu, cfg.resources.memory)
+    trained = await logged_on(train_segmenter, gpu).aio(prepared, cfg.model, cfg.training)
+
+    # -- Stage 4: full-scene evaluation (GPU, cached) --------------------------------------------------
+    evaluated = await evaluate_segmenter.override(resources=gpu).aio(raw, prepared, trained, cfg.evaluation)
+
+    # -- Stage 5: report (CPU, cached) -----------------------------------------------------------------
+    report = await report_segmentation.aio(trained, evaluated, cfg)
+
+    return SegmentationResult(flyte.ctx().action.run_name, raw, prepared, trained, evaluated, report)
