@@ -178,11 +178,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print_summary(cfg, result, time.monotonic() - started)
+    print_summary(cfg, result, time.monotonic() - started, local_data=data_dir is not None)
     return 0
 
 
-def print_summary(cfg: Any, result: Any, seconds: float) -> None:
+def print_summary(cfg: Any, result: Any, seconds: float, local_data: bool) -> None:
     """Which stages ran or came from the cache, the test metrics, and where everything is."""
     from satpipe.artifacts import read_manifest
 
@@ -195,8 +195,12 @@ def print_summary(cfg: Any, result: Any, seconds: float) -> None:
         "report": result.report,
     }
     for stage, out in stages.items():
-        made_by = read_manifest(Path(out.path)).get("run") if (Path(out.path) / "manifest.json").exists() else None
-        status = "input" if made_by is None else "executed" if made_by == result.run else f"cached (from run {made_by})"
+        manifest = Path(out.path) / "manifest.json"
+        made_by = read_manifest(Path(out.path)).get("run") if manifest.exists() else None
+        if (stage == "data" and local_data) or made_by is None:
+            status = "input"
+        else:
+            status = "executed" if made_by == result.run else f"cached (from run {made_by})"
         print(f"  {stage:<9} {status}")
     headline = read_manifest(Path(result.evaluated.path))["headline"]
     train = read_manifest(Path(result.trained.path))

@@ -94,3 +94,50 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     fit_classifier(root / "prepared", root / "train", **SMALL_TRAINING, progress=False)
     evaluate_classifier(root / "prepared", root / "train", root / "evaluate")
     return {name: root / name for name in ("raw", "prepared", "train", "evaluate")}
+
+
+#: A smaller version of the clouds preset: Sat-UNet on six 512-pixel synthetic scenes.
+SMALL_SEGMENTATION = {
+    "arch": "satunet", "normalization": "percentile", "epochs": 5, "lr": 1e-3, "weight_decay": 1e-4, "loss": "bce",
+    "augment": True, "slidemix": True, "slidemix_gamma": 2, "slidemix_beta": 1.0, "batch_size": 16, "num_workers": 0,
+    "precision": "32-true", "save_top_k": 2, "early_stopping_patience": None, "overlays_every": 1, "seed": 0,
+}  # fmt: skip
+SMALL_EVALUATION = {
+    "threshold": 0.5,
+    "window": 256,
+    "overlap": 64,
+    "blend": "cosine",
+    "batch_size": 4,
+    "cross_dataset": True,
+}
+
+
+@pytest.fixture(scope="session")
+def synthetic_clouds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic cloudy scenes (six training, two test, 512 pixels) in every layout the generator writes."""
+    from satpipe.io.synthetic.clouds import write_cloud_dataset
+
+    root = tmp_path_factory.mktemp("synthetic_clouds")
+    write_cloud_dataset(root, train_scenes=6, test_scenes=2, size=512, seed=3, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_segmenter(synthetic_clouds: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The synthetic clouds patched, a Sat-UNet trained on them, and its evaluation, with the library alone."""
+    from satpipe.data.patches import prepare_cloud_patches
+    from satpipe.evaluation.segmentation import evaluate_segmenter
+    from satpipe.training.fit import fit_segmenter
+
+    root = tmp_path_factory.mktemp("trained_segmenter")
+    prepare_cloud_patches(synthetic_clouds, root / "prepared", patch_size=128, overlap=0, min_valid_fraction=0.2,
+                          val_fraction=0.2, split_seed=0, progress=False)  # fmt: skip
+    fit_segmenter(root / "prepared", root / "train", **SMALL_SEGMENTATION, progress=False)
+    evaluate_segmenter(synthetic_clouds, root / "prepared", root / "train", root / "evaluate", **SMALL_EVALUATION,
+                       progress=False)  # fmt: skip
+    return {
+        "raw": synthetic_clouds,
+        "prepared": root / "prepared",
+        "train": root / "train",
+        "evaluate": root / "evaluate",
+    }

@@ -19,6 +19,7 @@ import sys, flyte
 from pathlib import Path
 from google.protobuf import text_format
 flyte.init_from_config(sys.argv[1], root_dir=Path(sys.argv[2]), image_builder="local")
+import workflows.segmentation  # registers the segmentation pipeline on the same environment
 from workflows.classification import pipeline_env
 for env in flyte.deploy(pipeline_env, dry_run=True)[0].envs.values():
     for task in env.deployed_entities:
@@ -69,20 +70,19 @@ def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def test_every_stage_is_deployed(specs: dict[str, str]) -> None:
     assert set(specs) == {
-        "satpipe-pipeline.classification_pipeline",
-        "satpipe-data.download_eurosat",
-        "satpipe-data.synthesize_eurosat",
-        "satpipe-data.prepare_eurosat",
-        "satpipe-train.train_classifier",
-        "satpipe-train.evaluate_classifier",
-        "satpipe-report.report_classification",
-    }
+        "satpipe-pipeline.classification_pipeline", "satpipe-pipeline.segmentation_pipeline",
+        "satpipe-data.download_eurosat", "satpipe-data.synthesize_eurosat", "satpipe-data.synthesize_clouds",
+        "satpipe-data.prepare_eurosat", "satpipe-data.prepare_cloud_patches",
+        "satpipe-train.train_classifier", "satpipe-train.evaluate_classifier",
+        "satpipe-train.train_segmenter", "satpipe-train.evaluate_segmenter",
+        "satpipe-report.report_classification", "satpipe-report.report_segmentation",
+    }  # fmt: skip
 
 
 def test_training_asks_for_a_t4_and_the_wandb_secret(specs: dict[str, str]) -> None:
-    train = specs["satpipe-train.train_classifier"]
-    assert 'device: "nvidia-tesla-t4"' in train and "name: GPU" in train
-    assert 'key: "wandb_api_key"' in train and 'env_var: "WANDB_API_KEY"' in train
+    for train in (specs["satpipe-train.train_classifier"], specs["satpipe-train.train_segmenter"]):
+        assert 'device: "nvidia-tesla-t4"' in train and "name: GPU" in train
+        assert 'key: "wandb_api_key"' in train and 'env_var: "WANDB_API_KEY"' in train
 
 
 def test_every_task_runs_the_project_image_and_only_training_is_on_gpu(specs: dict[str, str]) -> None:
@@ -91,7 +91,7 @@ def test_every_task_runs_the_project_image_and_only_training_is_on_gpu(specs: di
     }
     assert len(set(images.values())) == 1 and next(iter(images.values())).startswith("satpipe:")
     on_gpu = {name for name, spec in specs.items() if "name: GPU" in spec}
-    assert on_gpu == {"satpipe-train.train_classifier", "satpipe-train.evaluate_classifier"}
+    assert on_gpu == {name for name in specs if name.startswith(("satpipe-train.train_", "satpipe-train.evaluate_"))}
     assert "wandb_api_key" not in specs["satpipe-data.prepare_eurosat"]
 
 

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from satpipe.reporting.curves import epoch_series, read_metrics_csv
 from tests import wandb_log
-from tests.conftest import PROJECT_ROOT
+from tests.cli import SECRET, cache_entries, run_cli, stage_status
 
 pytestmark = pytest.mark.slow
 
-SECRET = "wandb-test-key-0123456789abcdef0123456789abcdef"
 #: The quickstart preset, shrunk so that a run takes seconds.
 TINY_SETTINGS = (
     "data.synthetic_per_class=10",
@@ -29,31 +25,6 @@ TINY_SETTINGS = (
 )
 TINY = [arg for setting in TINY_SETTINGS for arg in ("--set", setting)]
 STAGES = ("data", "prepare", "train", "evaluate", "report")
-
-
-def run_cli(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOME": str(workspace / "home"), "WANDB_API_KEY": SECRET, "PYTHONUNBUFFERED": "1"}
-    env.pop("SATPIPE_ARTIFACTS", None)
-    return subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "run.py"), *args],
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-
-
-def stage_status(stdout: str) -> dict[str, str]:
-    return {m[1]: m[2] for m in re.finditer(r"^\s+(\w+)\s+(executed|cached|input)", stdout, re.M)}
-
-
-def cache_entries(workspace: Path) -> int:
-    db = workspace / "home" / ".flyte" / "local-cache" / "cache.db"
-    if not db.exists():
-        return 0
-    with sqlite3.connect(db) as conn:
-        return conn.execute("select count(*) from task_cache").fetchone()[0]
 
 
 @pytest.fixture(scope="module")

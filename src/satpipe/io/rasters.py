@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import rasterio
 import rasterio.shutil
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from satpipe.errors import DataError
@@ -79,7 +80,10 @@ class RasterScene:
                 self._stack.close()
                 raise DataError(f"{path}: scene file does not exist")
             try:
-                self.datasets.append(self._stack.enter_context(rasterio.open(path)))
+                with warnings.catch_warnings():  # 38-Cloud patches are not georeferenced; that is fine here
+                    warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                    dataset = rasterio.open(path)
+                self.datasets.append(self._stack.enter_context(dataset))
             except RasterioIOError as e:
                 self._stack.close()
                 raise DataError(f"{path}: unreadable raster ({e})") from None
@@ -153,8 +157,10 @@ class MaskWriter:
             "blockysize": 256,
             "compress": "deflate",
         }
-        self._mask = rasterio.open(self._tmp["mask"], "w", dtype="uint8", nodata=MASK_NODATA, **base)
-        self._prob = rasterio.open(self._tmp["prob"], "w", dtype="float32", nodata=PROB_NODATA, **base)
+        with warnings.catch_warnings():  # a source without georeferencing gives outputs without it
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            self._mask = rasterio.open(self._tmp["mask"], "w", dtype="uint8", nodata=MASK_NODATA, **base)
+            self._prob = rasterio.open(self._tmp["prob"], "w", dtype="float32", nodata=PROB_NODATA, **base)
 
     def write(self, row: int, prob: np.ndarray) -> None:
         """Write ``prob`` (rows, width; NaN where there is no data) starting at ``row``."""
@@ -169,7 +175,9 @@ class MaskWriter:
         self._prob.close()
         for key, final in (("mask", self.mask_path), ("prob", self.prob_path)):
             cog = final.with_name(f".{final.name}.cog.partial.tif")
-            rasterio.shutil.copy(self._tmp[key], cog, driver="COG", compress="deflate")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                rasterio.shutil.copy(self._tmp[key], cog, driver="COG", compress="deflate")
             os.replace(cog, final)
             self._tmp[key].unlink()
 

@@ -1,0 +1,29 @@
+import json
+from pathlib import Path
+
+import numpy as np
+
+from satpipe.evaluation.clouds import METRICS
+
+
+def test_evaluation_records_every_protocol(trained_segmenter: dict[str, Path]) -> None:
+    metrics = json.loads((trained_segmenter["evaluate"] / "metrics.json").read_text())
+    assert metrics["protocol"].startswith("38-Cloud full-scene") and metrics["threshold"] == 0.5
+    assert len(metrics["per_scene"]) == metrics["full_scene"]["scenes"] == 2
+    for row in metrics["per_scene"]:
+        assert row["tp"] + row["fp"] + row["fn"] + row["tn"] == 512 * 512  # every ground-truth pixel, unpadded
+        assert set(METRICS) <= set(row) and row["windows"] > 0
+    assert metrics["sweep"]["threshold"][0] == 0.02 and len(metrics["sweep"]["jaccard"]) == len(
+        metrics["sweep"]["threshold"]
+    )
+    assert 0 < metrics["patch_level_val"]["jaccard"] <= 1
+    cross = metrics["cross_dataset"]
+    assert cross["dtype"] == "uint8" and cross["renormalized"]["jaccard"] > cross["as_trained"]["jaccard"]
+    assert next(name for name, _ in metrics["headline"]) == "Jaccard"
+
+
+def test_previews_hold_the_scene_its_truth_and_the_prediction(trained_segmenter: dict[str, Path]) -> None:
+    previews = sorted((trained_segmenter["evaluate"] / "previews").glob("*.npz"))
+    assert len(previews) == 2
+    data = np.load(previews[0])
+    assert data["rgb"].shape == (*data["gt"].shape, 3) and data["rgb"].dtype == np.uint8 and data["pred"].dtype == bool

@@ -1,0 +1,61 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from satpipe.errors import DataError
+from satpipe.io.rasters import MASK_NODATA, MaskWriter, RasterScene
+
+
+def write(path: Path, data: np.ndarray, **profile: object) -> Path:
+    with rasterio.open(path, "w", driver="GTiff", count=data.shape[0], height=data.shape[1], width=data.shape[2],
+                       dtype=data.dtype.name, **profile) as dst:  # fmt: skip
+        dst.write(data)
+    return path
+
+
+def test_multiband_and_per_band_scenes_read_the_same(tmp_path: Path) -> None:
+    data = np.random.default_rng(0).integers(1, 1000, size=(3, 40, 50), dtype=np.uint16)
+    multi = write(tmp_path / "multi.tif", data, crs="EPSG:32633", transform=from_origin(0, 0, 30, 30))
+    bands = [write(tmp_path / f"b{i}.tif", data[i : i + 1]) for i in range(3)]
+    with RasterScene([multi]) as a, RasterScene(bands) as b:
+        assert a.count == b.count == 3 and a.crs.to_epsg() == 32633
+        np.testing.assert_array_equal(a.read(5, 7, 10, 20), b.read(5, 7, 10, 20))
+
+
+def test_per_band_files_of_different_sizes(tmp_path: Path) -> None:
+    a = write(tmp_path / "red.tif", np.ones((1, 40, 50), np.uint16))
+    b = write(tmp_path / "nir.tif", np.ones((1, 40, 51), np.uint16))
+    with pytest.raises(DataError, match=r"nir.tif: 51x40 pixels, but red.tif is 50x40"):
+        RasterScene([a, b])
+
+
+def test_valid_pixels_follow_nodata_in_every_band(tmp_path: Path) -> None:
+    data = np.ones((2, 4, 4), np.int16)
+    data[:, 0, 0] = -32768
+    data[0, 1, 1] = -32768  # one band only: still data
+    with RasterScene([write(tmp_path / "s.tif", data, nodata=-32768)]) as scene:
+        valid = scene.valid(scene.read(0, 0, 4, 4))
+    assert not valid[0, 0] and valid[1, 1] and valid.sum() == 15
+
+
+def test_mask_writer_publishes_cogs_or_nothing(tmp_path: Path) -> None:
+    writer = MaskWriter(tmp_path / "m.tif", tmp_path / "p.tif", height=600, width=300, crs="EPSG:32633",
+                        transform=from_origin(100, 200, 30, 30), threshold=0.5)  # fmt: skip
+    prob = np.linspace(0, 1, 600 * 300, dtype=np.float32).reshape(600, 300)
+    prob[:10] = np.nan
+    writer.write(0, prob[:300])
+    writer.write(300, prob[300:])
+    writer.close()
+    with rasterio.open(tmp_path / "m.tif") as mask, rasterio.open(tmp_path / "p.tif") as p:
+        assert mask.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG" and mask.crs.to_epsg() == 32633
+        m = mask.read(1)
+        assert (m[:10] == MASK_NODATA).all() and set(np.unique(m[10:])) == {0, 1}
+        np.testing.assert_allclose(p.read(1)[10:], prob[10:])
+    aborted = MaskWriter(tmp_path / "x.tif", tmp_path / "y.tif", height=10, width=10, crs=None, transform=None,
+                         threshold=0.5)  # fmt: skip
+    aborted.write(0, np.zeros((5, 10), np.float32))
+    aborted.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif", "p.tif"]
