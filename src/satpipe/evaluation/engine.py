@@ -131,7 +131,16 @@ def predict_scene(
     xs = window_starts(padded_w, window, window - overlap)
     # Sums in float64: hundreds of overlapping contributions would otherwise drift by float32 rounding.
     acc = torch.float64
-    weights_x = {x: torch.from_numpy(axis_weights(padded_w, x, window, overlap, blend)).to(device, acc) for x in xs}
+    tiles: dict[tuple[bool, ...], Tensor] = {}
+
+    def weight_tile(y0: int, x0: int) -> Tensor:
+        # A window's weights depend only on which scene borders it touches: at most nine distinct tiles.
+        key = (y0 == 0, y0 + window >= padded_h, x0 == 0, x0 + window >= padded_w)
+        if key not in tiles:
+            wy = axis_weights(padded_h, y0, window, overlap, blend)
+            wx = axis_weights(padded_w, x0, window, overlap, blend)
+            tiles[key] = torch.from_numpy(np.outer(wy, wx)).to(device, acc)
+        return tiles[key]
 
     def read_strip(y0: int) -> tuple[Tensor, np.ndarray]:
         rows = min(window, height - y0)
@@ -168,16 +177,15 @@ def predict_scene(
                 finish(y0 - buffer_row)
                 buffer_row = y0
             valid_rows = valid
-            weight_y = torch.from_numpy(axis_weights(padded_h, y0, window, overlap, blend)).to(device, acc)
             todo = [x for x in xs if valid[:, x : x + window].any()]
             skipped += len(xs) - len(todo)
             for b in range(0, len(todo), batch_size):
                 batch_x = todo[b : b + batch_size]
                 probs = predict(torch.stack([strip[:, :, x : x + window] for x in batch_x]))  # (B, window, window)
                 for x, p in zip(batch_x, probs, strict=True):
-                    w = weight_y[:, None] * weights_x[x][None, :]
-                    num[:, x : x + window] += w * p.to(acc)
-                    den[:, x : x + window] += w
+                    w = weight_tile(y0, x)
+                    num[:, x : x + window].addcmul_(w, p.to(acc))
+                    den[:, x : x + window].add_(w)
                 run += len(batch_x)
             bar.advance(task, len(xs))
         finish(padded_h - buffer_row)

@@ -1,0 +1,176 @@
+"""Full-scene inference engine: throughput against bare model calls and a naive loop, and peak memory.
+
+1. Engine vs bare forward: the engine (windowed reads from a GeoTIFF, batching, blending, streaming)
+   against the model alone on the same windows, already in memory, same batch size. Target >= 0.85.
+2. Engine vs a one-window-at-a-time loop: open, read one window, predict it alone, blend it into
+   full-size arrays, as scripts often do. Target >= 3x.
+3. Peak memory of `python -m satpipe.predict` on a 10,000 x 10,000 x 4 scene (target < 2 GiB),
+   measured as the child process's maximum resident set size.
+
+    uv run python bench/inference_engine.py                  # all three, Sat-UNet
+    uv run python bench/inference_engine.py --skip-memory    # throughput only
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import rasterio
+import torch
+from rasterio.windows import Window
+
+from satpipe.evaluation.engine import ArraySink, axis_weights, predict_scene, window_starts
+from satpipe.evaluation.segmentation import model_predictor
+from satpipe.io.rasters import RasterScene
+from satpipe.training.segmentation import CloudSegmenter
+
+WINDOW, OVERLAP = 384, 64
+
+
+def write_scene(path: Path, size: int, rows_per_block: int = 512) -> Path:
+    """A smooth 4-band uint16 scene written strip by strip (no full copy in memory)."""
+    profile = {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 4,
+        "dtype": "uint16",
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "deflate",
+        "nodata": 0,
+    }
+    x = np.linspace(0, 8 * np.pi, size, dtype=np.float32)
+    with rasterio.open(path, "w", **profile) as dst:
+        for row in range(0, size, rows_per_block):
+            rows = min(rows_per_block, size - row)
+            y = np.linspace(row, row + rows, rows, dtype=np.float32)[:, None] / size * 8 * np.pi
+            strip = 20000 + 15000 * np.sin(x[None, :] + y) * np.cos(y)  # (rows, size)
+            dst.write(
+                np.stack([strip + 500 * b for b in range(4)]).astype(np.uint16), window=Window(0, row, size, rows)
+            )
+    return path
+
+
+def make_checkpoint(path: Path, arch: str) -> Path:
+    """A Lightning checkpoint of an untrained segmenter (speed and memory do not depend on the weights)."""
+    module = CloudSegmenter(arch=arch, band_names=["red", "green", "blue", "nir"], low=[5000] * 4, high=[40000] * 4)
+    torch.save(
+        {
+            "state_dict": module.state_dict(),
+            "hyper_parameters": dict(module.hparams),
+            "pytorch-lightning_version": pl.__version__,
+        },
+        path,
+    )
+    return path
+
+
+def naive_loop(scene_path: Path, predict, size: int, device: torch.device) -> float:
+    """One window at a time: read, predict alone, blend into full-size numpy arrays."""
+    starts = window_starts(size, WINDOW, WINDOW - OVERLAP)
+    num, den = np.zeros((size, size), np.float64), np.zeros((size, size), np.float64)
+    start = time.perf_counter()
+    with rasterio.open(scene_path) as src:
+        for y in starts:
+            for x in starts:
+                window = src.read(window=Window(x, y, WINDOW, WINDOW)).astype(np.float32)
+                prob = predict(torch.from_numpy(window)[None].to(device))[0].float().cpu().numpy()
+                w = np.outer(
+                    axis_weights(size, y, WINDOW, OVERLAP, "cosine"), axis_weights(size, x, WINDOW, OVERLAP, "cosine")
+                )
+                num[y : y + WINDOW, x : x + WINDOW] += w * prob
+                den[y : y + WINDOW, x : x + WINDOW] += w
+    _ = num / den
+    return time.perf_counter() - start
+
+
+def bare_forward(scene_path: Path, predict, size: int, batch: int, device: torch.device) -> float:
+    """The model alone on the same windows, preloaded in memory."""
+    starts = window_starts(size, WINDOW, WINDOW - OVERLAP)
+    with rasterio.open(scene_path) as src:
+        data = src.read().astype(np.float32)
+    windows = torch.from_numpy(np.stack([data[:, y : y + WINDOW, x : x + WINDOW] for y in starts for x in starts]))
+    windows = windows.to(device)
+    start = time.perf_counter()
+    for i in range(0, len(windows), batch):
+        predict(windows[i : i + batch])
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", default="satunet")
+    parser.add_argument("--size", type=int, default=1664, help="side of the throughput scene (pixels)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--memory-size", type=int, default=10000, help="side of the memory scene (pixels)")
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = make_checkpoint(Path(tmp) / "model.ckpt", args.arch)
+        module = CloudSegmenter.load_from_checkpoint(ckpt, map_location=device).eval()
+        predict = model_predictor(module, device)
+        scene = write_scene(Path(tmp) / "scene.tif", args.size)
+        n = len(window_starts(args.size, WINDOW, WINDOW - OVERLAP)) ** 2
+        predict(torch.zeros(args.batch_size, 4, WINDOW, WINDOW, device=device))  # warm-up
+        bare = bare_forward(scene, predict, args.size, args.batch_size, device)
+        with RasterScene([scene]) as source:
+            start = time.perf_counter()
+            predict_scene(
+                source,
+                predict,
+                ArraySink(args.size, args.size),
+                window=WINDOW,
+                overlap=OVERLAP,
+                batch_size=args.batch_size,
+                device=device,
+            )
+            engine = time.perf_counter() - start
+        naive = naive_loop(scene, predict, args.size, device)
+        setup = f"{args.size}x{args.size} scene, {n} windows of {WINDOW} (overlap {OVERLAP}), batch {args.batch_size}"
+        print(f"device {device}, {args.arch}, {setup}")
+        print(f"bare forward  {n / bare:8.2f} windows/s")
+        print(f"engine        {n / engine:8.2f} windows/s")
+        print(f"naive loop    {n / naive:8.2f} windows/s")
+        print(f"ratio engine/bare forward = {bare / engine:.3f}   (target >= 0.85)")
+        print(f"ratio engine/naive loop   = {naive / engine:.2f}x  (target >= 3x)")
+        if args.skip_memory:
+            return
+        big = write_scene(Path(tmp) / "big.tif", args.memory_size)
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "satpipe.predict",
+                str(big),
+                "--checkpoint",
+                str(ckpt),
+                "--out",
+                str(Path(tmp) / "mask.tif"),
+                "--batch-size",
+                str(args.batch_size),
+            ],
+            check=True,
+        )
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB -> GiB
+        print(
+            f"peak memory of predict on {args.memory_size}x{args.memory_size}x4: {peak:.2f} GiB "
+            f"(target < 2 GiB), {time.perf_counter() - start:.0f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Seam error at window borders, with and without blending.
+
+A trained Sat-UNet predicts synthetic cloudy scenes twice: whole, in one window (no seams), and tiled
+into overlapping windows with each blending mode. Near the windows' inner borders a network sees the
+least context, so that is where tiled predictions drift from the whole-scene one. Reported per mode:
+the mean absolute difference from the whole-scene prediction within 4 pixels of an inner window
+border and elsewhere, the mean jump between neighbouring pixels across borders (vs. elsewhere), and
+the Jaccard against the ground truth.
+
+    uv run python bench/seam_error.py                        # trains a small Sat-UNet first (a few minutes)
+    uv run python bench/seam_error.py --checkpoint CKPT      # a model from `uv run run.py clouds`
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from satpipe.data.patches import prepare_cloud_patches
+from satpipe.evaluation.clouds import counts
+from satpipe.evaluation.engine import BLEND_MODES, ArraySink, predict_scene, window_starts
+from satpipe.evaluation.segmentation import model_predictor
+from satpipe.io.rasters import ArraySource
+from satpipe.io.synthetic.clouds import landsat_dn, render_scene, write_cloud_dataset
+from satpipe.training.fit import fit_segmenter
+from satpipe.training.segmentation import CloudSegmenter
+
+SIZE, WINDOW, BAND = 768, 256, 4
+
+
+def train_quickly(root: Path) -> Path:
+    write_cloud_dataset(root / "raw", train_scenes=8, test_scenes=1, size=SIZE, seed=0, progress=False)
+    prepare_cloud_patches(
+        root / "raw",
+        root / "prep",
+        patch_size=128,
+        overlap=0,
+        min_valid_fraction=0.2,
+        val_fraction=0.2,
+        split_seed=0,
+        progress=False,
+    )
+    manifest = fit_segmenter(
+        root / "prep",
+        root / "train",
+        arch="satunet",
+        normalization="percentile",
+        epochs=6,
+        lr=1e-3,
+        weight_decay=1e-4,
+        loss="bce",
+        augment=True,
+        slidemix=True,
+        slidemix_gamma=2,
+        slidemix_beta=1.0,
+        batch_size=16,
+        num_workers=0,
+        precision="32-true",
+        save_top_k=1,
+        early_stopping_patience=None,
+        overlays_every=1,
+        seed=0,
+        progress=False,
+    )
+    return root / "train" / manifest["best_checkpoint"]
+
+
+def boundaries(overlap: int) -> list[int]:
+    """Columns (and rows) where a window begins or ends inside the scene: where seams can appear."""
+    starts = window_starts(SIZE, WINDOW, WINDOW - overlap)
+    return sorted({*starts[1:], *(s + WINDOW for s in starts[:-1] if s + WINDOW < SIZE)})
+
+
+def near_boundaries(overlap: int) -> np.ndarray:
+    """(SIZE, SIZE) True within BAND pixels of a window boundary, across rows or columns."""
+    near = np.zeros(SIZE, bool)
+    for c in boundaries(overlap):
+        near[max(0, c - BAND) : c + BAND] = True
+    return near[:, None] | near[None, :]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--scenes", type=int, default=3)
+    parser.add_argument("--overlap", type=int, default=64)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = args.checkpoint or train_quickly(Path(tmp))
+        module = CloudSegmenter.load_from_checkpoint(ckpt, map_location="cpu").eval()
+        predict = model_predictor(module, torch.device("cpu"))
+        rows = {name: [] for name in ("none, no overlap", *BLEND_MODES)}
+        for index in range(args.scenes):
+            scene = render_scene(np.random.default_rng([99, index]), SIZE, SIZE)
+            source = ArraySource(landsat_dn(scene))
+            whole = ArraySink(SIZE, SIZE)
+            predict_scene(source, predict, whole, window=SIZE, overlap=0)  # one window: the seam-free reference
+            valid = scene.valid
+            for name in rows:
+                blend, overlap = ("none", 0) if name == "none, no overlap" else (name, args.overlap)
+                tiled = ArraySink(SIZE, SIZE)
+                predict_scene(source, predict, tiled, window=WINDOW, overlap=overlap, blend=blend)
+                error = np.abs(tiled.prob - whole.prob)
+                near = near_boundaries(overlap) & valid
+                jumps = np.abs(np.diff(tiled.prob, axis=1))  # between columns c-1 and c, at index c-1
+                edges = np.zeros(SIZE - 1, bool)
+                edges[[c - 1 for c in boundaries(overlap)]] = True
+                pair_valid = valid[:, 1:] & valid[:, :-1]
+                at_edges, elsewhere = jumps[:, edges][pair_valid[:, edges]], jumps[:, ~edges][pair_valid[:, ~edges]]
+                jaccard = counts(tiled.prob[valid], scene.clouds[valid], 0.5).metrics()["jaccard"]
+                rows[name].append(
+                    (error[near].mean(), error[valid & ~near].mean(), at_edges.mean(), elsewhere.mean(), jaccard)
+                )
+    print(
+        f"{args.scenes} synthetic scenes of {SIZE}x{SIZE}, windows of {WINDOW}, overlap {args.overlap}; "
+        f"reference: the whole scene in one window"
+    )
+    header = ("MAE near borders", "MAE elsewhere", "jump at borders", "jump elsewhere", "Jaccard")
+    print(f"{'mode':<18}" + "".join(f"{h:>18}" for h in header))
+    for name, values in rows.items():
+        m = np.mean(values, axis=0)
+        print(f"{name:<18}" + "".join(f"{v:>18.4f}" for v in m))
+    base = np.mean(rows["none, no overlap"], axis=0)[0]
+    for name in BLEND_MODES:
+        print(f"ratio border MAE {name}/no-overlap tiling = {np.mean(rows[name], axis=0)[0] / base:.3f}")
+
+
+if __name__ == "__main__":
+    main()
