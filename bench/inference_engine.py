@@ -159,9 +159,7 @@ def main() -> None:
                 "--checkpoint",
                 str(ckpt),
                 "--out",
-                str(Path(tmp) / "mask.tif"),
-                "--batch-size",
-                str(args.batch_size),
+                str(Path(tmp) / "mask.tif"),  # the command as a user runs it, with its defaults
             ],
             check=True,
         )

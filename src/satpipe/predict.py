@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import rasterio
 import torch
 
 from satpipe.errors import DataError, SatpipeError
 from satpipe.evaluation.engine import BLEND_MODES, EngineStats, predict_scene
+from satpipe.evaluation.segmentation import model_predictor
 from satpipe.io.rasters import MaskWriter, RasterScene
 from satpipe.training.segmentation import CloudSegmenter
+
+GDAL_CACHE_MB = 256
 
 
 @dataclass
@@ -71,7 +75,7 @@ def predict_file(
     window: int = 384,
     overlap: int = 64,
     blend: str = "cosine",
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str = "auto",
     progress: bool = True,
 ) -> Prediction:
@@ -82,9 +86,12 @@ def predict_file(
             or a scene without any valid pixel. Nothing is written in that case.
     """
     dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+    # Large batches keep a GPU busy; on a CPU they only cost memory (and small ones run faster there).
+    batch_size = batch_size or (16 if dev.type == "cuda" else 2)
     module = load_checkpoint(checkpoint, dev)
     prob_out = prob_out or out.with_name(out.stem + ".prob" + out.suffix)
-    with RasterScene(scene_paths) as scene:
+    # GDAL caches raster blocks up to 5% of RAM by default; a fixed cap keeps memory flat whatever the scene.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), RasterScene(scene_paths) as scene:
         if scene.count != module.in_channels:
             bands = ", ".join(module.hparams.band_names)
             raise DataError(
@@ -101,8 +108,6 @@ def predict_file(
         )
         counter = _CountingWriter(writer)
         try:
-            from satpipe.evaluation.segmentation import model_predictor
-
             stats = predict_scene(
                 scene,
                 model_predictor(module, dev),
@@ -138,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=384)
     parser.add_argument("--overlap", type=int, default=64)
     parser.add_argument("--blend", default="cosine", choices=BLEND_MODES)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, help="windows per model call (default: 16 on a GPU, 2 on a CPU)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     args = parser.parse_args(argv)
     if not 0 <= args.overlap < args.window or args.window % 32:
