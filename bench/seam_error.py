@@ -123,7 +123,7 @@ def main() -> None:
     print(f"{'mode':<18}" + "".join(f"{h:>18}" for h in header))
     for name, values in rows.items():
         m = np.mean(values, axis=0)
-        print(f"{name:<18}" + "".join(f"{v:>18.4f}" for v in m))
+        print(f"{name:<18}" + "".join(f"{v:>18.5f}" for v in m))
     base = np.mean(rows["none, no overlap"], axis=0)[0]
     for name in BLEND_MODES:
         print(f"ratio border MAE {name}/no-overlap tiling = {np.mean(rows[name], axis=0)[0] / base:.3f}")
