@@ -96,7 +96,5 @@ def evaluate_classifier(
     result["headline"] = [["test accuracy", result["accuracy"]], ["macro F1", result["macro_f1"]]]
     with atomic_dir(Path(out_dir)) as tmp:
         (tmp / METRICS_JSON).write_text(json.dumps(result, indent=2) + "\n")
-        write_manifest(
-            tmp, EVALUATE_STAGE, accuracy=result["accuracy"], macro_f1=result["macro_f1"], **(provenance or {})
-        )
+        write_manifest(tmp, EVALUATE_STAGE, headline=result["headline"], **(provenance or {}))
     return result
