@@ -6,8 +6,6 @@ training setting re-runs only training and what follows it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import flyte
 from flyte.io import Dir
 
@@ -19,22 +17,11 @@ from tasks.evaluate import evaluate_classifier
 from tasks.prepare import prepare_eurosat
 from tasks.report import report_classification
 from tasks.train import logged_on, train_classifier
-
-
-@dataclass
-class ClassificationResult:
-    """Every stage's output folder, and the run that produced this result."""
-
-    run: str
-    raw: Dir
-    prepared: Dir
-    trained: Dir
-    evaluated: Dir
-    report: Dir
+from workflows import PipelineResult
 
 
 @pipeline_env.task
-async def classification_pipeline(cfg: ClassificationConfig, data_dir: Dir | None = None) -> ClassificationResult:
+async def classification_pipeline(cfg: ClassificationConfig, data_dir: Dir | None = None) -> PipelineResult:
     """Run the classification pipeline for one config; ``data_dir`` is the local copy for source=local."""
     d = cfg.data
     # -- Stage 1: data (CPU, cached) -------------------------------------------------------------------
@@ -60,4 +47,4 @@ async def classification_pipeline(cfg: ClassificationConfig, data_dir: Dir | Non
     # -- Stage 5: report (CPU, cached) -----------------------------------------------------------------
     report = await report_classification.aio(trained, evaluated, cfg)
 
-    return ClassificationResult(flyte.ctx().action.run_name, raw, prepared, trained, evaluated, report)
+    return PipelineResult(flyte.ctx().action.run_name, raw, prepared, trained, evaluated, report)

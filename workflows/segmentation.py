@@ -6,8 +6,6 @@ patches, predicts them whole with blended overlapping windows, and scores them b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import flyte
 from flyte.io import Dir
 
@@ -19,22 +17,11 @@ from tasks.evaluate import evaluate_segmenter
 from tasks.prepare import prepare_cloud_patches
 from tasks.report import report_segmentation
 from tasks.train import logged_on, train_segmenter
-
-
-@dataclass
-class SegmentationResult:
-    """Every stage's output folder, and the run that produced this result."""
-
-    run: str
-    raw: Dir
-    prepared: Dir
-    trained: Dir
-    evaluated: Dir
-    report: Dir
+from workflows import PipelineResult
 
 
 @pipeline_env.task
-async def segmentation_pipeline(cfg: SegmentationConfig, data_dir: Dir | None = None) -> SegmentationResult:
+async def segmentation_pipeline(cfg: SegmentationConfig, data_dir: Dir | None = None) -> PipelineResult:
     """Run the cloud segmentation pipeline; ``data_dir`` is a 38-Cloud-layout folder for source=local."""
     d = cfg.data
     # -- Stage 1: scenes (CPU, cached) -----------------------------------------------------------------
@@ -62,4 +49,4 @@ async def segmentation_pipeline(cfg: SegmentationConfig, data_dir: Dir | None = 
     # -- Stage 5: report (CPU, cached) -----------------------------------------------------------------
     report = await report_segmentation.aio(trained, evaluated, cfg)
 
-    return SegmentationResult(flyte.ctx().action.run_name, raw, prepared, trained, evaluated, report)
+    return PipelineResult(flyte.ctx().action.run_name, raw, prepared, trained, evaluated, report)

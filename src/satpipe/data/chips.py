@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from satpipe.artifacts import read_manifest
+from satpipe.data.loaders import make_loader
 
 PREPARE_STAGE = "prepare"
 
@@ -63,17 +64,7 @@ class ChipDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
 
     def _loader(self, split: str, train: bool) -> DataLoader[dict[str, Any]]:
-        dataset = ChipDataset(self.prepared_dir, split)
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=train,
-            # A ragged last batch would make the steps per epoch, and so the LR schedule, depend on it.
-            drop_last=train and len(dataset) > self.batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-        )
+        return make_loader(ChipDataset(self.prepared_dir, split), self.batch_size, self.num_workers, train)
 
     def train_dataloader(self) -> DataLoader[dict[str, Any]]:
         return self._loader("train", train=True)

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from satpipe.artifacts import read_manifest
+from satpipe.data.loaders import make_loader
 from satpipe.data.patches import PATCH_STAGE
 
 
@@ -41,16 +42,7 @@ class PatchDataModule(pl.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
 
     def _loader(self, split: str, train: bool) -> DataLoader[dict[str, Any]]:
-        dataset = PatchDataset(self.prepared_dir, split)
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=train,
-            drop_last=train and len(dataset) > self.batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-        )
+        return make_loader(PatchDataset(self.prepared_dir, split), self.batch_size, self.num_workers, train)
 
     def train_dataloader(self) -> DataLoader[dict[str, Any]]:
         return self._loader("train", train=True)

@@ -17,6 +17,7 @@ from satpipe.reporting.curves import (
     loss_and_metric_figure,
     read_metrics_csv,
     step_series,
+    training_run_facts,
 )
 from satpipe.reporting.html import Section, key_value_table, render_page
 from satpipe.training.fit import METRICS_CSV, TRAIN_STAGE, TSNE_JSON
@@ -119,22 +120,7 @@ def classification_report(train_dir: Path, eval_dir: Path, config: dict[str, Any
                 note=f"Pre-logit features after epoch {last['epoch'] + 1}.",
             )
         )
-    wandb = train.get("wandb") or {}
-    sections.append(
-        Section(
-            "Run",
-            body=key_value_table(
-                {
-                    "best checkpoint": train["best_checkpoint"],
-                    "best validation accuracy": f"{train['best_score']:.4f}",
-                    "epochs run": train["epochs_run"],
-                    "precision": train["precision"],
-                    "device": train["device"],
-                    "W&B run": wandb.get("url") or wandb.get("dir") or "not logged",
-                }
-            ),
-        )
-    )
+    sections.append(Section("Run", body=key_value_table(training_run_facts(train, "validation accuracy"))))
     headline = {
         "test accuracy": f"{metrics['accuracy']:.2%}",
         "test macro F1": f"{metrics['macro_f1']:.3f}",

@@ -1,9 +1,10 @@
-"""Training curves from Lightning's ``metrics.csv``, shared by every task family's report."""
+"""Training curves from Lightning's ``metrics.csv`` and facts about the run, shared by every task family's report."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -78,3 +79,17 @@ def learning_rate_figure(rows: list[dict[str, float]], phase2_step: int | None =
         _phase_line(fig, phase2_step)
     fig.update_layout(height=360, xaxis_title="step", yaxis_title="learning rate", margin={"t": 30, "b": 40})
     return fig
+
+
+def training_run_facts(train: dict[str, Any], score_label: str, **extra: Any) -> dict[str, Any]:
+    """What a reader needs to find and judge the training run, from its manifest."""
+    wandb = train.get("wandb") or {}
+    return {
+        "best checkpoint": train["best_checkpoint"],
+        f"best {score_label}": f"{train['best_score']:.4f}",
+        "epochs run": train["epochs_run"],
+        **extra,
+        "precision": train["precision"],
+        "device": train["device"],
+        "W&B run": wandb.get("url") or wandb.get("dir") or "not logged",
+    }

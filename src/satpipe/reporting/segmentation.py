@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from satpipe.artifacts import read_manifest
 from satpipe.evaluation.segmentation import EVALUATE_STAGE, METRICS_JSON, PREVIEW_DIR
-from satpipe.reporting.curves import PALETTE, loss_and_metric_figure, read_metrics_csv
+from satpipe.reporting.curves import PALETTE, loss_and_metric_figure, read_metrics_csv, training_run_facts
 from satpipe.reporting.html import Section, key_value_table, render_page
 from satpipe.training.fit import METRICS_CSV, TRAIN_STAGE
 
@@ -167,20 +167,11 @@ def segmentation_report(train_dir: Path, eval_dir: Path, config: dict[str, Any],
             ),
         )
     )
-    wandb = train.get("wandb") or {}
     sections.append(
         Section(
             "Run",
             body=key_value_table(
-                {
-                    "best checkpoint": train["best_checkpoint"],
-                    "best validation Jaccard": f"{train['best_score']:.4f}",
-                    "epochs run": train["epochs_run"],
-                    "normalisation": train.get("normalization"),
-                    "precision": train["precision"],
-                    "device": train["device"],
-                    "W&B run": wandb.get("url") or wandb.get("dir") or "not logged",
-                }
+                training_run_facts(train, "validation Jaccard", normalisation=train.get("normalization"))
             ),
         )
     )

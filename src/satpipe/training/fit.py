@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -156,11 +157,59 @@ def fit_classifier(
         label_smoothing=label_smoothing,
         augment=augment,
     )
-    with atomic_dir(Path(out_dir)) as tmp:
-        callbacks: list[pl.Callback] = [
+    return train_and_record(
+        module,
+        datamodule,
+        Path(out_dir),
+        callbacks=lambda tmp: [
             TwoPhaseFinetuning(phase1_epochs),
             EmbeddingProjection(tmp / TSNE_JSON, tsne_every, seed=seed),
-        ]
+        ],
+        epochs=epochs,
+        save_top_k=save_top_k,
+        precision=precision,
+        early_stopping_patience=early_stopping_patience,
+        wandb_run=wandb_run,
+        progress=progress,
+        phase1_epochs=phase1_epochs,
+        classes=prepared["classes"],
+        **(provenance or {}),
+    )
+
+
+def train_and_record(
+    module: pl.LightningModule,
+    datamodule: pl.LightningDataModule,
+    out_dir: Path,
+    *,
+    callbacks: Callable[[Path], list[pl.Callback]],
+    epochs: int,
+    save_top_k: int,
+    precision: str,
+    early_stopping_patience: int | None,
+    wandb_run: Any,
+    progress: bool,
+    **manifest_fields: Any,
+) -> dict[str, Any]:
+    """Fit ``module`` into ``out_dir`` (placed only when training finishes) and write the training manifest.
+
+    Args:
+        module: Exposes ``monitor`` and ``mode`` for checkpoints and early stopping.
+        datamodule: Its data.
+        out_dir: The stage output to create.
+        callbacks: Builds the task family's callbacks, given the (temporary) output folder.
+        epochs: Maximum epochs.
+        save_top_k: Checkpoints kept by the monitored metric.
+        precision: Lightning precision or ``"auto"``.
+        early_stopping_patience: Epochs without improvement before stopping, or None.
+        wandb_run: A W&B run to log to, or None.
+        progress: Show a progress bar.
+        **manifest_fields: Recorded in the manifest.
+
+    Returns:
+        The manifest.
+    """
+    with atomic_dir(out_dir) as tmp:
         trainer, checkpoint = build_trainer(
             tmp,
             max_epochs=epochs,
@@ -169,21 +218,12 @@ def fit_classifier(
             save_top_k=save_top_k,
             precision=precision,
             early_stopping_patience=early_stopping_patience,
-            callbacks=callbacks,
+            callbacks=callbacks(tmp),
             wandb_run=wandb_run,
             progress=progress,
         )
         trainer.fit(module, datamodule=datamodule)
-        return write_training_manifest(
-            tmp,
-            trainer,
-            checkpoint,
-            module.monitor,
-            wandb_run,
-            phase1_epochs=phase1_epochs,
-            classes=prepared["classes"],
-            **(provenance or {}),
-        )
+        return write_training_manifest(tmp, trainer, checkpoint, module.monitor, wandb_run, **manifest_fields)
 
 
 def write_training_manifest(
@@ -259,27 +299,18 @@ def fit_segmenter(
         slidemix_beta=slidemix_beta,
     )
     datamodule = PatchDataModule(Path(prepared_dir), batch_size=batch_size, num_workers=num_workers)
-    with atomic_dir(Path(out_dir)) as tmp:
-        trainer, checkpoint = build_trainer(
-            tmp,
-            max_epochs=epochs,
-            monitor=module.monitor,
-            mode=module.mode,
-            save_top_k=save_top_k,
-            precision=precision,
-            early_stopping_patience=early_stopping_patience,
-            callbacks=[PredictionOverlays(overlays_every)],
-            wandb_run=wandb_run,
-            progress=progress,
-        )
-        trainer.fit(module, datamodule=datamodule)
-        return write_training_manifest(
-            tmp,
-            trainer,
-            checkpoint,
-            module.monitor,
-            wandb_run,
-            normalization=normalization,
-            bands=prepared["bands"],
-            **(provenance or {}),
-        )
+    return train_and_record(
+        module,
+        datamodule,
+        Path(out_dir),
+        callbacks=lambda tmp: [PredictionOverlays(overlays_every)],
+        epochs=epochs,
+        save_top_k=save_top_k,
+        precision=precision,
+        early_stopping_patience=early_stopping_patience,
+        wandb_run=wandb_run,
+        progress=progress,
+        normalization=normalization,
+        bands=prepared["bands"],
+        **(provenance or {}),
+    )
