@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from satpipe.reporting.curves import epoch_series, read_metrics_csv
+from satpipe.training.history import epoch_series, read_metrics_csv
 from tests import wandb_log
 from tests.cli import SECRET, cache_entries, run_cli, stage_status
 

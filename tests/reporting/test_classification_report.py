@@ -7,7 +7,8 @@ from PIL import Image
 from plotly.offline import get_plotlyjs
 
 from satpipe.reporting.classification import classification_report
-from satpipe.reporting.curves import epoch_series, learning_rate_figure, loss_and_metric_figure, read_metrics_csv
+from satpipe.reporting.curves import learning_rate_figure, loss_and_metric_figure
+from satpipe.training.history import epoch_series, read_metrics_csv
 from tests.browser import rendered_dom, screenshot
 
 SECTIONS = (

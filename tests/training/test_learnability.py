@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from satpipe.artifacts import read_manifest
-from satpipe.reporting.curves import epoch_series, read_metrics_csv
+from satpipe.training.history import epoch_series, read_metrics_csv
 
 
 def test_small_quickstart_reaches_80_percent_test_accuracy(trained_run: dict[str, Path]) -> None:

@@ -45,12 +45,13 @@ class Source(Protocol):
 
 
 class ArraySource:
-    """A scene held in memory as ``(bands, height, width)``."""
+    """A scene held in memory as ``(bands, height, width)``; ``nodata`` is one value or one per band."""
 
-    def __init__(self, data: np.ndarray, nodata: float = 0) -> None:
+    def __init__(self, data: np.ndarray, nodata: float | Sequence[float] = 0) -> None:
         if data.ndim != 3:
             raise DataError(f"expected a (bands, height, width) array, got shape {data.shape}")
-        self.data, self.nodata = data, nodata
+        self.data = data
+        self.nodata = np.broadcast_to(np.asarray(nodata, dtype=data.dtype), (data.shape[0],))[:, None, None]
         self.count, self.height, self.width = data.shape
 
     def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:

@@ -15,12 +15,11 @@ from satpipe.reporting.curves import (
     PALETTE,
     learning_rate_figure,
     loss_and_metric_figure,
-    read_metrics_csv,
-    step_series,
     training_run_facts,
 )
 from satpipe.reporting.html import Section, key_value_table, render_page
 from satpipe.training.fit import METRICS_CSV, TRAIN_STAGE, TSNE_JSON
+from satpipe.training.history import read_metrics_csv, step_series
 
 
 def confusion_figure(confusion: list[list[int]], classes: list[str]) -> go.Figure:

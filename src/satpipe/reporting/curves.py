@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from satpipe.training.history import epoch_series, step_series
+
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-
-
-def read_metrics_csv(path: Path) -> list[dict[str, float]]:
-    """Rows of a CSVLogger file with empty cells dropped and values as floats."""
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
-
-
-def epoch_series(rows: list[dict[str, float]], key: str) -> tuple[list[int], list[float]]:
-    """``(epochs, values)`` of a per-epoch metric, epochs counted from 1 as users count them."""
-    last: dict[int, float] = {}
-    for row in rows:
-        if key in row and "epoch" in row:
-            last[int(row["epoch"])] = row[key]
-    epochs = sorted(last)
-    return [e + 1 for e in epochs], [last[e] for e in epochs]
-
-
-def step_series(rows: list[dict[str, float]], key: str) -> tuple[list[int], list[float]]:
-    """``(steps, values)`` of a per-step value such as a learning rate."""
-    pairs = sorted({int(row["step"]): row[key] for row in rows if key in row and "step" in row}.items())
-    return [s for s, _ in pairs], [v for _, v in pairs]
 
 
 def _phase_line(fig: go.Figure, x: float, label: str = "Phase 2", **where: int) -> None:

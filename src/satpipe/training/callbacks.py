@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,16 @@ class EmbeddingProjection(pl.Callback):
                     for x, y, c in zip(record["x"], record["y"], record["label"], strict=True)
                 ]
                 lg.log_table(key="val_tsne", columns=["x", "y", "class"], data=rows, step=trainer.global_step)
+
+
+class EpochTimer(pl.Callback):
+    """Log the seconds each training epoch takes (validation excluded) as ``epoch_time``."""
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        pl_module.log("epoch_time", time.perf_counter() - self._start, on_step=False, on_epoch=True)
 
 
 class PredictionOverlays(pl.Callback):

@@ -16,7 +16,8 @@ from satpipe.artifacts import atomic_dir, read_manifest, write_manifest
 from satpipe.data.chips import PREPARE_STAGE, ChipDataModule
 from satpipe.data.patches import PATCH_STAGE
 from satpipe.data.segmentation import PatchDataModule
-from satpipe.training.callbacks import EmbeddingProjection, PredictionOverlays, TwoPhaseFinetuning
+from satpipe.io.cloudmask import NORM_HIGH, NORM_LOW
+from satpipe.training.callbacks import EmbeddingProjection, EpochTimer, PredictionOverlays, TwoPhaseFinetuning
 from satpipe.training.classifier import SceneClassifier
 from satpipe.training.segmentation import CloudSegmenter
 
@@ -173,6 +174,7 @@ def fit_classifier(
         progress=progress,
         phase1_epochs=phase1_epochs,
         classes=prepared["classes"],
+        seed=seed,
         **(provenance or {}),
     )
 
@@ -283,6 +285,8 @@ def fit_segmenter(
     prepared = read_manifest(Path(prepared_dir), PATCH_STAGE)
     if normalization == "percentile":
         low, high = prepared["percentiles"]["low"], prepared["percentiles"]["high"]
+    elif normalization == "cloudmask":  # the benchmark's refs - 0.5 and (bts - 270) / 22, unclipped
+        low, high = list(NORM_LOW), list(NORM_HIGH)
     else:  # fixed: the full range of the stored dtype
         low, high = [0.0] * len(prepared["bands"]), [prepared["value_max"]] * len(prepared["bands"])
     module = CloudSegmenter(
@@ -297,13 +301,14 @@ def fit_segmenter(
         slidemix=slidemix,
         slidemix_gamma=slidemix_gamma,
         slidemix_beta=slidemix_beta,
+        clip=normalization != "cloudmask",
     )
     datamodule = PatchDataModule(Path(prepared_dir), batch_size=batch_size, num_workers=num_workers)
     return train_and_record(
         module,
         datamodule,
         Path(out_dir),
-        callbacks=lambda tmp: [PredictionOverlays(overlays_every)],
+        callbacks=lambda tmp: [PredictionOverlays(overlays_every), EpochTimer()],
         epochs=epochs,
         save_top_k=save_top_k,
         precision=precision,
@@ -312,5 +317,6 @@ def fit_segmenter(
         progress=progress,
         normalization=normalization,
         bands=prepared["bands"],
+        seed=seed,
         **(provenance or {}),
     )

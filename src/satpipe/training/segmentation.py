@@ -33,9 +33,10 @@ def masked_dice(logits: Tensor, mask: Tensor, eps: float = 1.0) -> Tensor:
 class CloudSegmenter(pl.LightningModule):
     """A registered segmentation network that takes raw band values and normalises them itself.
 
-    With ``normalization="percentile"`` each band becomes ``(x - low) / (high - low)`` clipped to
-    [0, 1], ``low``/``high`` being the 1st/99th percentiles of the training split; with ``"fixed"``,
-    ``low = 0`` and ``high`` is the dtype's maximum. Both are stored in the checkpoint.
+    Each band becomes ``(x - low) / (high - low)``, clipped to [0, 1] when ``clip``: with percentile
+    normalisation ``low``/``high`` are the 1st/99th percentiles of the training split, with fixed
+    normalisation 0 and the dtype's maximum, and for CloudMask the benchmark's affine map (unclipped).
+    All of it is stored in the checkpoint.
     """
 
     #: Metric that checkpoints and early stopping watch, and whether larger is better.
@@ -56,6 +57,7 @@ class CloudSegmenter(pl.LightningModule):
         slidemix: bool = True,
         slidemix_gamma: int = 3,
         slidemix_beta: float = 1.0,
+        clip: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -70,6 +72,7 @@ class CloudSegmenter(pl.LightningModule):
             }
         )
         self.val_metrics = metrics.clone(prefix="val_")
+        self.train_accuracy = BinaryAccuracy(ignore_index=IGNORE)
 
     @property
     def in_channels(self) -> int:
@@ -77,8 +80,9 @@ class CloudSegmenter(pl.LightningModule):
         return len(self.hparams.band_names)
 
     def normalize(self, x: Tensor) -> Tensor:
-        """Raw values (B, C, H, W) -> [0, 1] per band."""
-        return ((x.float() - self.low) / (self.high - self.low).clamp_min(1e-6)).clamp(0, 1)
+        """Raw values (B, C, H, W) -> normalised bands ([0, 1] when clipping)."""
+        x = (x.float() - self.low) / (self.high - self.low).clamp_min(1e-6)
+        return x.clamp(0, 1) if self.hparams.get("clip", True) else x
 
     def forward(self, x: Tensor) -> Tensor:
         """Cloud logits (B, 1, H, W) of raw input."""
@@ -97,8 +101,11 @@ class CloudSegmenter(pl.LightningModule):
             x, mask = random_dihedral(x, mask)
         if self.hparams.slidemix:
             x, mask = sat_slidemix(x, mask, self.hparams.slidemix_gamma, self.hparams.slidemix_beta)
-        loss = self.compute_loss(self(x), mask)
+        logits = self(x)
+        loss = self.compute_loss(logits, mask)
+        self.train_accuracy.update(torch.sigmoid(logits[:, 0].detach()), mask)
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x))
+        self.log("train_accuracy", self.train_accuracy, on_step=False, on_epoch=True, batch_size=len(x))
         return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:

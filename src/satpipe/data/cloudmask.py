@@ -1,0 +1,102 @@
+"""CloudMask patches exactly as the MLCommons reference cuts them, in satpipe's prepared-patch format.
+
+Each 1200 x 1500 scene is centre-cropped to 1024 x 1280 (rows 88..1112, columns 110..1390) and cut into
+20 non-overlapping 256 x 256 patches; training files are split 80/20 by file with a seed. Patches keep
+physical units (reflectance, kelvin); the benchmark's normalisation is applied by the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.progress import track
+
+from satpipe.artifacts import atomic_dir, write_manifest
+from satpipe.data.npy import NpyAppender
+from satpipe.data.patches import IGNORE, PATCH_STAGE
+from satpipe.errors import DataError
+from satpipe.io.cloudmask import BAND_NAMES, NORM_HIGH, NORM_LOW, list_files, read_scene
+
+logger = logging.getLogger(__name__)
+
+CROP_OFFSET = (88, 110)
+CROP_SHAPE = (1024, 1280)
+PATCH = 256
+
+
+def reference_patches(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's 20 patches: ``(20, C, 256, 256)`` images and ``(20, 256, 256)`` masks, row by row."""
+    (top, left), (h, w) = CROP_OFFSET, CROP_SHAPE
+    crop, crop_mask = image[:, top : top + h, left : left + w], mask[top : top + h, left : left + w]
+    rows, cols = h // PATCH, w // PATCH
+    images = crop.reshape(image.shape[0], rows, PATCH, cols, PATCH).transpose(1, 3, 0, 2, 4)
+    masks = crop_mask.reshape(rows, PATCH, cols, PATCH).transpose(0, 2, 1, 3)
+    return images.reshape(rows * cols, image.shape[0], PATCH, PATCH), masks.reshape(rows * cols, PATCH, PATCH)
+
+
+def split_files(files: list[Path], val_fraction: float, seed: int) -> dict[str, list[Path]]:
+    """A seeded split of files into train and val (80/20 by default), whole files to one side."""
+    if len(files) < 2:
+        raise DataError(f"found {len(files)} training file(s); a split by file needs at least 2")
+    order = np.random.default_rng(seed).permutation(len(files))
+    n_val = min(len(files) - 1, max(1, round(len(files) * val_fraction)))
+    return {"train": sorted(files[i] for i in order[n_val:]), "val": sorted(files[i] for i in order[:n_val])}
+
+
+def prepare_cloudmask(
+    raw: Path,
+    out_dir: Path,
+    *,
+    val_fraction: float,
+    split_seed: int,
+    max_files: int | None,
+    progress: bool = True,
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Cut CloudMask training files into reference patches with train/val arrays and a manifest.
+
+    Every file is read and checked before the output is placed; pixels without finite values are
+    marked :data:`IGNORE` in the masks.
+
+    Returns:
+        The manifest written to ``out_dir``.
+    """
+    files = list_files(Path(raw), "train")[:max_files]
+    tests = [p.name for p in list_files(Path(raw), "test")[:max_files]]
+    split = split_files(files, val_fraction, split_seed)
+    with atomic_dir(Path(out_dir)) as tmp:
+        writers = {
+            name: (
+                NpyAppender(tmp / f"{name}_images.npy", (len(BAND_NAMES), PATCH, PATCH), np.float32),
+                NpyAppender(tmp / f"{name}_masks.npy", (PATCH, PATCH), np.uint8),
+            )
+            for name in split
+        }
+        jobs = [(name, path) for name, paths in split.items() for path in paths]
+        for name, path in track(jobs, description="cutting CloudMask patches", disable=not progress):
+            scene = read_scene(path)
+            images, masks = reference_patches(scene.image, np.where(scene.valid, scene.clouds, IGNORE).astype(np.uint8))
+            writers[name][0].append(images)
+            writers[name][1].append(masks)
+        for pair in writers.values():
+            for writer in pair:
+                writer.close()
+        manifest = write_manifest(
+            tmp,
+            PATCH_STAGE,
+            dataset="cloudmask",
+            bands=list(BAND_NAMES),
+            dtype="float32",
+            patch_size=PATCH,
+            counts={name: writers[name][0].count for name in split},
+            files={name: [p.name for p in paths] for name, paths in split.items()},
+            test_files=tests,
+            normalization={"low": list(NORM_LOW), "high": list(NORM_HIGH), "clip": False},
+            split={"val_fraction": val_fraction, "seed": split_seed, "max_files": max_files},
+            **(provenance or {}),
+        )
+    logger.info("CloudMask patches: %s", manifest["counts"])
+    return manifest

@@ -1,0 +1,156 @@
+"""MLCommons CloudMask (Sentinel-3 SLSTR) on disk: validated HDF5 reading, file layout, and download.
+
+Each ``S3A*.hdf`` file holds ``refs`` (1200 x 1500 x 6 top-of-atmosphere reflectance), ``bts``
+(1200 x 1500 x 3 brightness temperature, K) and ``bayes`` (the Bayesian cloud mask; > 0 is cloud). The
+benchmark's model input is ``concat(refs - 0.5, (bts - 270) / 22)``. Training files live in ``one-day/``
+and the test (inference) files in ``ssts/`` of the public object store.
+
+No-data handling: a pixel whose reflectances or brightness temperatures are not finite (NaN or inf, as
+SLSTR fill values are after conversion) is invalid. Its inputs are set to the values that normalise to
+zero and it is left out of the loss and of every metric. A file without a single valid pixel is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from satpipe.errors import DataError, DatasetNotFoundError, DownloadError
+from satpipe.io.download import RemoteFile, download
+
+logger = logging.getLogger(__name__)
+
+SCENE_SHAPE = (1200, 1500)
+DATASETS = {"refs": 6, "bts": 3}
+BAND_NAMES = ("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9")
+#: Raw values that normalise to 0 and to 1: the benchmark's ``refs - 0.5`` and ``(bts - 270) / 22``.
+NORM_LOW = (0.5,) * 6 + (270.0,) * 3
+NORM_HIGH = (1.5,) * 6 + (292.0,) * 3
+SPLIT_FOLDERS = {"train": "one-day", "test": "ssts"}
+
+ENDPOINT = "https://s3.echo.stfc.ac.uk"
+BUCKET = "sciml-datasets"
+PREFIXES = {"train": "es/cloud_slstr_ds1/one-day", "test": "es/cloud_slstr_ds1/ssts"}
+OFFLINE_HINT = (
+    "pass --data-dir PATH with a local copy (one-day/ and ssts/ folders of S3A*.hdf), or use the synthetic source"
+)
+
+
+@dataclass(frozen=True)
+class SlstrScene:
+    """One file's inputs ``(9, H, W)`` in physical units, cloud mask and valid-pixel mask ``(H, W)``."""
+
+    image: np.ndarray
+    clouds: np.ndarray
+    valid: np.ndarray
+
+
+def read_scene(path: Path) -> SlstrScene:
+    """Read and check one ``S3A*.hdf`` file.
+
+    Raises:
+        DataError: If the file is unreadable, a dataset is missing or of the wrong shape or type, or no
+            pixel holds finite values.
+    """
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            arrays = {}
+            for key in (*DATASETS, "bayes"):
+                if key not in f:
+                    raise DataError(f"{path}: dataset '{key}' missing (found: {', '.join(sorted(f.keys())) or 'none'})")
+                arrays[key] = f[key][()]
+    except OSError as e:
+        raise DataError(f"{path}: not a readable HDF5 file ({e})") from None
+    for key, channels in DATASETS.items():
+        expected = (*SCENE_SHAPE, channels)
+        if arrays[key].shape != expected:
+            raise DataError(f"{path}: '{key}' has shape {arrays[key].shape}; expected {expected}")
+        if not np.issubdtype(arrays[key].dtype, np.number):
+            raise DataError(f"{path}: '{key}' holds {arrays[key].dtype}, not numbers")
+    bayes = arrays["bayes"].reshape(arrays["bayes"].shape[:2]) if arrays["bayes"].ndim == 3 else arrays["bayes"]
+    if bayes.shape != SCENE_SHAPE:
+        raise DataError(f"{path}: 'bayes' has shape {arrays['bayes'].shape}; expected {SCENE_SHAPE}")
+    image = np.concatenate([arrays["refs"], arrays["bts"]], axis=2).astype(np.float32).transpose(2, 0, 1)
+    valid = np.isfinite(image).all(axis=0) & np.isfinite(bayes)
+    if not valid.any():
+        raise DataError(f"{path}: no pixel has finite reflectances and brightness temperatures")
+    image = np.where(valid[None], image, np.asarray(NORM_LOW, np.float32)[:, None, None])
+    return SlstrScene(image, (np.nan_to_num(bayes) > 0) & valid, valid)
+
+
+def list_files(root: Path, split: str) -> list[Path]:
+    """The ``S3A*.hdf`` files of a split, from ``one-day/`` (train) or ``ssts/`` (test) below ``root``.
+
+    Raises:
+        DatasetNotFoundError: If the folder is missing or holds no such files.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetNotFoundError(f"{root}: data folder does not exist")
+    folders = [p for p in root.rglob(SPLIT_FOLDERS[split]) if p.is_dir()]
+    files = sorted(f for folder in folders for f in folder.rglob("S3A*.hdf"))
+    if not files:
+        raise DatasetNotFoundError(f"{root}: no {SPLIT_FOLDERS[split]}/S3A*.hdf files ({split} split of CloudMask)")
+    return files
+
+
+# -- download -----------------------------------------------------------------------------------------
+
+_S3 = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+def list_objects(endpoint: str, bucket: str, prefix: str, timeout_s: float = 30.0) -> list[tuple[str, int]]:
+    """Keys and sizes below ``prefix`` in a public S3 bucket (anonymous ListObjectsV2, all pages).
+
+    Raises:
+        DownloadError: If the store cannot be reached or answers with an error.
+    """
+    objects: list[tuple[str, int]] = []
+    token: str | None = None
+    while True:
+        query = {"list-type": "2", "prefix": prefix, **({"continuation-token": token} if token else {})}
+        url = f"{endpoint}/{bucket}?{urllib.parse.urlencode(query)}"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+                tree = ET.fromstring(response.read())
+        except (OSError, ET.ParseError) as e:
+            raise DownloadError(f"cannot list {url} ({getattr(e, 'reason', e)}); {OFFLINE_HINT}") from None
+        for item in tree.iter(f"{_S3}Contents"):
+            objects.append((item.findtext(f"{_S3}Key", ""), int(item.findtext(f"{_S3}Size", "0"))))
+        token = tree.findtext(f"{_S3}NextContinuationToken")
+        if tree.findtext(f"{_S3}IsTruncated") != "true" or not token:
+            return objects
+
+
+def fetch(dest: Path, *, max_files: int | None = None, endpoint: str = ENDPOINT, progress: bool = True) -> Path:
+    """Download CloudMask's training and test files (or the first ``max_files`` of each) into ``dest``.
+
+    The file list (key and size of every file) is written first to ``dest/filelist.json``; each file
+    then downloads resumably and must match its listed size.
+
+    Returns:
+        ``dest``, holding ``one-day/`` and ``ssts/``.
+    """
+    dest = Path(dest)
+    listing: dict[str, list[tuple[str, int]]] = {}
+    for split, prefix in PREFIXES.items():
+        files = sorted((k, s) for k, s in list_objects(endpoint, BUCKET, prefix) if Path(k).name.startswith("S3A"))
+        if not files:
+            raise DownloadError(f"{endpoint}/{BUCKET}/{prefix}: the listing names no S3A*.hdf files")
+        listing[split] = files[:max_files] if max_files else files
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "filelist.json").write_text(json.dumps(listing, indent=1))
+    for split, files in listing.items():
+        for key, size in files:
+            remote = RemoteFile(f"{endpoint}/{BUCKET}/{key}", Path(key).name, size=size)
+            download(remote, dest / SPLIT_FOLDERS[split], offline_hint=OFFLINE_HINT, progress=progress)
+    return dest
