@@ -4,6 +4,7 @@ uv run run.py                                   # offline quick start: synthetic
 uv run run.py eurosat                           # EuroSAT RGB from its public archive
 uv run run.py eurosat --data-dir ~/data/EuroSAT # a local copy instead of downloading
 uv run run.py quickstart --set training.phase2_lr=1e-3
+uv run run.py cloudmask --seeds 5               # MLCommons CloudMask on synthetic scenes, five seeds
 uv run run.py eurosat --remote                  # submit to the cluster in .flyte/config.yaml
 """
 
@@ -53,6 +54,13 @@ def _check_38cloud(cfg: Any, data_dir: Path) -> None:
         raise config.ConfigError(f"{data_dir}: no test split (Entire_scene_gts/ and test_* band folders) found")
 
 
+def _check_cloudmask(cfg: Any, data_dir: Path) -> None:
+    from satpipe.io.cloudmask import list_files
+
+    for split in ("train", "test"):
+        list_files(data_dir, split, cfg.data.max_files)
+
+
 @dataclass(frozen=True)
 class Family:
     """How run.py drives one task family: its pipeline task and the check of a local data folder."""
@@ -69,6 +77,7 @@ class Family:
 FAMILIES = {
     config.ClassificationConfig: Family("workflows.classification", "classification_pipeline", _check_eurosat),
     config.SegmentationConfig: Family("workflows.segmentation", "segmentation_pipeline", _check_38cloud),
+    config.CloudMaskConfig: Family("workflows.cloudmask", "cloudmask_pipeline", _check_cloudmask),
 }
 
 
@@ -89,6 +98,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="override a setting, e.g. --set training.phase2_lr=1e-4 (repeatable)",
     )
     parser.add_argument("--data-dir", type=Path, help="use a local copy of the dataset (sets data.source=local)")
+    parser.add_argument("--seeds", type=int, metavar="N", help="repeat training over N seeds (CloudMask presets)")
     parser.add_argument("--remote", action="store_true", help="submit to the cluster in .flyte/config.yaml")
     parser.add_argument("--no-cache", action="store_true", help="execute every stage even if a cached result exists")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
@@ -98,6 +108,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def resolve(args: argparse.Namespace) -> tuple[Any, Path | None]:
     """The validated config and data folder, or a ConfigError/DatasetNotFoundError/DataError."""
     cfg = config.build_config(args.preset, args.set)
+    if args.seeds is not None:
+        if not hasattr(cfg, "seeds"):
+            raise config.ConfigError(f"--seeds applies to the CloudMask presets, not {args.preset!r}")
+        cfg = config.set_value(cfg, "seeds", args.seeds)
+        config.validate(cfg)
     data_dir = args.data_dir.expanduser().resolve() if args.data_dir else None
     if data_dir is not None:
         cfg = config.set_value(cfg, "data.source", "local")
@@ -182,36 +197,54 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _made_by(out: Any) -> str | None:
+    from satpipe.artifacts import read_manifest
+
+    manifest = Path(out.path) / "manifest.json"
+    return read_manifest(Path(out.path)).get("run") if manifest.exists() else None
+
+
 def print_summary(cfg: Any, result: Any, seconds: float, local_data: bool) -> None:
     """Which stages ran or came from the cache, the test metrics, and where everything is."""
     from satpipe.artifacts import read_manifest
 
     print(f"\nrun {result.run} ({cfg.name}) finished in {seconds:.1f} s")
-    stages = {
-        "data": result.raw,
-        "prepare": result.prepared,
-        "train": result.trained,
-        "evaluate": result.evaluated,
-        "report": result.report,
-    }
-    for stage, out in stages.items():
-        manifest = Path(out.path) / "manifest.json"
-        made_by = read_manifest(Path(out.path)).get("run") if manifest.exists() else None
-        if (stage == "data" and local_data) or made_by is None:
-            status = "input"
+
+    def status(out: Any) -> str:
+        made_by = _made_by(out)
+        if made_by is None:
+            return "input"
+        return "executed" if made_by == result.run else f"cached (from run {made_by})"
+
+    seeds = [read_manifest(Path(t.path)).get("seed") for t in result.trained]
+    for stage, out in (("data", result.raw), ("prepare", result.prepared), ("train", result.trained),
+                       ("evaluate", result.evaluated), ("report", result.report)):  # fmt: skip
+        if stage == "data" and local_data:
+            line = "input"
+        elif isinstance(out, list) and len(out) > 1:
+            line = "; ".join(f"seed {seed} {status(o)}" for seed, o in zip(seeds, out, strict=True))
         else:
-            status = "executed" if made_by == result.run else f"cached (from run {made_by})"
-        print(f"  {stage:<9} {status}")
-    headline = read_manifest(Path(result.evaluated.path))["headline"]
-    train = read_manifest(Path(result.trained.path))
-    print("\n" + "   ".join(f"{name} {value:.4f}" for name, value in headline))
+            line = status(out[0] if isinstance(out, list) else out)
+        print(f"  {stage:<9} {line}")
+    headlines = [read_manifest(Path(e.path))["headline"] for e in result.evaluated]
+    print()
+    if len(headlines) == 1:
+        print("   ".join(f"{name} {value:.4f}" for name, value in headlines[0]))
+    else:
+        import statistics
+
+        for i, (name, _) in enumerate(headlines[0]):
+            values = [h[i][1] for h in headlines]
+            print(f"{name} {statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} over {len(values)} seeds")
     report = latest_report(cfg.name, Path(result.report.path) / "report.html")
     print(f"report:      {report}")
-    print(f"checkpoint:  {Path(result.trained.path) / train['best_checkpoint']}")
-    wandb = train.get("wandb")
-    if wandb:
-        where = wandb["url"] or f"{wandb['dir']}  ({wandb['mode']}; `wandb sync` uploads it)"
-        print(f"W&B run:     {where}")
+    for seed, trained in zip(seeds, result.trained, strict=True):
+        train = read_manifest(Path(trained.path))
+        label = "checkpoint:" if len(seeds) == 1 else f"seed {seed}:"
+        print(f"{label:<12} {Path(trained.path) / train['best_checkpoint']}")
+        if wandb := train.get("wandb"):
+            where = wandb["url"] or f"{wandb['dir']}  ({wandb['mode']}; `wandb sync` uploads it)"
+            print(f"W&B run:     {where}")
 
 
 def latest_report(name: str, report: Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flyte.io import Dir
 
 from envs import data_env
-from satpipe.artifacts import atomic_dir, write_manifest
+from satpipe.artifacts import atomic_dir, file_digest, write_manifest
 from tasks import artifacts_root, output_dir, provenance, stage_cache, stage_dir
 
 _CACHE = stage_cache(__file__, "satpipe.io", "satpipe.artifacts")
@@ -45,3 +45,29 @@ def synthesize_clouds(train_scenes: int, test_scenes: int, size: int, seed: int)
         write_cloud_dataset(tmp, **inputs)
         write_manifest(tmp, "synthesize", dataset="clouds", **provenance(**inputs))
     return output_dir(out)
+
+
+@data_env.task(cache=_CACHE)
+def synthesize_cloudmask(train_files: int, test_files: int, seed: int) -> Dir:
+    """Generate Sentinel-3 SLSTR scenes in CloudMask's HDF5 format (one-day/ for training, ssts/ for testing)."""
+    from satpipe.io.synthetic.cloudmask import write_cloudmask_dataset
+
+    out = stage_dir("synthesize")
+    inputs = {"train_files": train_files, "test_files": test_files, "seed": seed}
+    with atomic_dir(out) as tmp:
+        write_cloudmask_dataset(tmp, **inputs)
+        write_manifest(tmp, "synthesize", dataset="cloudmask", **provenance(**inputs))
+    return output_dir(out)
+
+
+@data_env.task(cache=_CACHE)
+def download_cloudmask(max_files: int | None) -> Dir:
+    """Fetch CloudMask's files (all, or the first ``max_files`` of each split) from the benchmark's object store."""
+    from satpipe.io import cloudmask
+
+    # A fixed place, not a run folder, so that an interrupted download resumes.
+    root = cloudmask.fetch(artifacts_root() / "downloads" / "cloudmask", max_files=max_files)
+    write_manifest(root, "download", dataset="cloudmask", **provenance(max_files=max_files))
+    # Every file was checked against the listed sizes; keying on the list spares hashing ~180 GB.
+    listing = file_digest(root / cloudmask.FILELIST)
+    return Dir.from_local_sync(str(root), dir_cache_key=f"{listing}-{max_files}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flyte.io import Dir
 
-from config import CloudEvaluationConfig
+from config import CloudEvaluationConfig, CloudMaskEvaluationConfig
 from envs import train_env
 from tasks import output_dir, provenance, stage_cache, stage_dir
 
@@ -35,6 +35,27 @@ def evaluate_segmenter(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudE
 
     out = stage_dir("evaluate")
     segmentation.evaluate_segmenter(
+        raw.download_sync(),
+        prepared.download_sync(),
+        trained.download_sync(),
+        out,
+        **asdict(evaluation),
+        provenance=provenance(
+            raw=raw.hash, prepared=prepared.hash, trained=trained.hash, evaluation=asdict(evaluation)
+        ),
+    )
+    return output_dir(out)
+
+
+@train_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
+def evaluate_cloudmask(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudMaskEvaluationConfig) -> Dir:
+    """Per-scene accuracy, F1 and Jaccard on the test files, with the reference geometry and the blended engine."""
+    from dataclasses import asdict
+
+    from satpipe.evaluation.cloudmask import evaluate_cloudmask as evaluate
+
+    out = stage_dir("evaluate")
+    evaluate(
         raw.download_sync(),
         prepared.download_sync(),
         trained.download_sync(),

@@ -49,3 +49,14 @@ def prepare_cloud_patches(
     }
     prepare(raw.download_sync(), out, **settings, provenance=provenance(raw=raw.hash, **settings))
     return output_dir(out)
+
+
+@data_env.task(cache=stage_cache(__file__, "satpipe.io", "satpipe.data", "satpipe.artifacts"))
+def prepare_cloudmask_patches(raw: Dir, val_fraction: float, split_seed: int, max_files: int | None) -> Dir:
+    """Cut CloudMask training files into the reference's 20 patches each, split 80/20 by file."""
+    from satpipe.data.cloudmask import prepare_cloudmask
+
+    out = stage_dir("patch")
+    settings = {"val_fraction": val_fraction, "split_seed": split_seed, "max_files": max_files}
+    prepare_cloudmask(raw.download_sync(), out, **settings, provenance=provenance(raw=raw.hash, **settings))
+    return output_dir(out)

@@ -11,7 +11,7 @@ import flyte
 import flyte.report
 from flyte.io import Dir
 
-from config import ClassificationConfig, SegmentationConfig
+from config import ClassificationConfig, CloudMaskConfig, SegmentationConfig
 from envs import report_env
 from satpipe.artifacts import atomic_dir, write_manifest
 from tasks import output_dir, provenance, stage_cache, stage_dir
@@ -53,3 +53,15 @@ async def report_segmentation(trained: Dir, evaluated: Dir, config: Segmentation
     title = f"satpipe {config.name}: cloud segmentation"
     html = segmentation_report(Path(await trained.download()), Path(await evaluated.download()), asdict(config), title)
     return await _publish(html, config, trained=trained.hash, evaluated=evaluated.hash)
+
+
+@report_env.task(report=True, cache=_CACHE)
+async def report_cloudmask(trained: list[Dir], evaluated: list[Dir], config: CloudMaskConfig) -> Dir:
+    """Repeat-run table over seeds, per-scene accuracy, reference vs blended geometry, example scenes, curves."""
+    from satpipe.reporting.cloudmask import cloudmask_report
+
+    title = f"satpipe {config.name}: MLCommons CloudMask"
+    train_dirs = [Path(await t.download()) for t in trained]
+    eval_dirs = [Path(await e.download()) for e in evaluated]
+    html = cloudmask_report(train_dirs, eval_dirs, asdict(config), title)
+    return await _publish(html, config, trained=[t.hash for t in trained], evaluated=[e.hash for e in evaluated])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,40 @@ def trained_segmenter(synthetic_clouds: Path, tmp_path_factory: pytest.TempPathF
         "train": root / "train",
         "evaluate": root / "evaluate",
     }
+
+
+@pytest.fixture(scope="session")
+def cloudmask_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthetic CloudMask files: four training scenes (one-day/) and one test scene (ssts/), full 1200 x 1500."""
+    from satpipe.io.synthetic.cloudmask import write_cloudmask_dataset
+
+    root = tmp_path_factory.mktemp("cloudmask_raw")
+    write_cloudmask_dataset(root, train_files=4, test_files=1, seed=5, progress=False)
+    return root
+
+
+#: The cloudmask preset's training, shrunk: Sat-UNet for three epochs.
+CLOUDMASK_TRAINING = {
+    **SMALL_SEGMENTATION, "normalization": "cloudmask", "epochs": 3, "slidemix": False, "augment": False,
+    "batch_size": 8, "save_top_k": 1,
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def cloudmask_runs(cloudmask_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The synthetic CloudMask files patched, trained with two seeds and evaluated, with the library alone."""
+    from satpipe.data.cloudmask import prepare_cloudmask
+    from satpipe.evaluation.cloudmask import evaluate_cloudmask
+    from satpipe.training.fit import fit_segmenter
+
+    root = tmp_path_factory.mktemp("cloudmask_runs")
+    prepare_cloudmask(cloudmask_raw, root / "prepared", val_fraction=0.25, split_seed=0, max_files=None,
+                      progress=False)  # fmt: skip
+    runs = {"raw": cloudmask_raw, "prepared": root / "prepared", "train": [], "evaluate": []}
+    for seed in (0, 1):
+        fit_segmenter(root / "prepared", root / f"train{seed}", **{**CLOUDMASK_TRAINING, "seed": seed}, progress=False)
+        evaluate_cloudmask(cloudmask_raw, root / "prepared", root / f"train{seed}", root / f"evaluate{seed}",
+                           threshold=0.5, overlap=80, blend="cosine", batch_size=4, progress=False)  # fmt: skip
+        runs["train"].append(root / f"train{seed}")
+        runs["evaluate"].append(root / f"evaluate{seed}")
+    return runs

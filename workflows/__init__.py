@@ -1,19 +1,50 @@
-"""Async pipeline tasks that chain the stages, one per task family."""
+"""Async pipeline tasks that chain the stages, one per task family, and what they share."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
+import flyte
 from flyte.io import Dir
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
 class PipelineResult:
-    """Every stage's output folder, and the run that produced this result."""
+    """Every stage's output folder, and the run that produced this result.
+
+    ``trained`` and ``evaluated`` hold one folder per training run (one per seed where a pipeline
+    repeats training over seeds).
+    """
 
     run: str
     raw: Dir
     prepared: Dir
-    trained: Dir
-    evaluated: Dir
+    trained: list[Dir]
+    evaluated: list[Dir]
     report: Dir
+
+
+async def fan_out(work: Callable[[T], Awaitable[R]], items: Iterable[T], remote_limit: int | None = None) -> list[R]:
+    """``work`` on every item concurrently, in order of ``items``; at most ``remote_limit`` at once on a cluster.
+
+    Locally the branches run one after another: they share one machine's accelerator or cores, and
+    training in parallel threads would share the process's random number generators, so a seed
+    would no longer reproduce its run.
+    """
+    ctx = flyte.ctx()
+    limit = 1 if ctx is None or ctx.mode == "local" else remote_limit
+    gate = asyncio.Semaphore(limit) if limit else None
+
+    async def guarded(item: T) -> R:
+        if gate is None:
+            return await work(item)
+        async with gate:
+            return await work(item)
+
+    return list(await asyncio.gather(*(guarded(item) for item in items)))

@@ -47,4 +47,4 @@ async def classification_pipeline(cfg: ClassificationConfig, data_dir: Dir | Non
     # -- Stage 5: report (CPU, cached) -----------------------------------------------------------------
     report = await report_classification.aio(trained, evaluated, cfg)
 
-    return PipelineResult(flyte.ctx().action.run_name, raw, prepared, trained, evaluated, report)
+    return PipelineResult(flyte.ctx().action.run_name, raw, prepared, [trained], [evaluated], report)

@@ -49,4 +49,4 @@ async def segmentation_pipeline(cfg: SegmentationConfig, data_dir: Dir | None = 
     # -- Stage 5: report (CPU, cached) -----------------------------------------------------------------
     report = await report_segmentation.aio(trained, evaluated, cfg)
 
-    return PipelineResult(flyte.ctx().action.run_name, raw, prepared, trained, evaluated, report)
+    return PipelineResult(flyte.ctx().action.run_name, raw, prepared, [trained], [evaluated], report)

@@ -18,7 +18,7 @@ from satpipe.artifacts import atomic_dir, write_manifest
 from satpipe.data.npy import NpyAppender
 from satpipe.data.patches import IGNORE, PATCH_STAGE
 from satpipe.errors import DataError
-from satpipe.io.cloudmask import BAND_NAMES, NORM_HIGH, NORM_LOW, list_files, read_scene
+from satpipe.io.cloudmask import BAND_NAMES, NORM_HIGH, NORM_LOW, check_file, list_files, read_scene
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,10 @@ def prepare_cloudmask(
     Returns:
         The manifest written to ``out_dir``.
     """
-    files = list_files(Path(raw), "train")[:max_files]
-    tests = [p.name for p in list_files(Path(raw), "test")[:max_files]]
+    files = list_files(Path(raw), "train", max_files)
+    tests = list_files(Path(raw), "test", max_files)
+    for path in tests:  # fail now, not after training
+        check_file(path)
     split = split_files(files, val_fraction, split_seed)
     with atomic_dir(Path(out_dir)) as tmp:
         writers = {
@@ -93,7 +95,7 @@ def prepare_cloudmask(
             patch_size=PATCH,
             counts={name: writers[name][0].count for name in split},
             files={name: [p.name for p in paths] for name, paths in split.items()},
-            test_files=tests,
+            test_files=[p.name for p in tests],
             normalization={"low": list(NORM_LOW), "high": list(NORM_HIGH), "clip": False},
             split={"val_fraction": val_fraction, "seed": split_seed, "max_files": max_files},
             **(provenance or {}),

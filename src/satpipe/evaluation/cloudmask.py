@@ -30,10 +30,9 @@ from satpipe.evaluation.segmentation import (
     PREVIEW_DIR,
     load_segmenter,
     model_predictor,
-    percentile_stretch,
 )
 from satpipe.io.cloudmask import NORM_LOW, list_files, read_scene
-from satpipe.io.rasters import ArraySource
+from satpipe.io.rasters import ArraySource, percentile_stretch
 from satpipe.training.fit import METRICS_CSV, TRAIN_STAGE
 from satpipe.training.history import epoch_series, read_metrics_csv
 
@@ -93,17 +92,28 @@ def reference_predict(
     return tiles[top : top + height, left : left + width]
 
 
-def _training_summary(train_dir: Path) -> dict[str, Any]:
+def training_summary(train_dir: Path) -> dict[str, Any]:
+    """The training run's facts that the benchmark reports: epochs, train accuracy, time per epoch.
+
+    Train accuracy is the one of the epoch whose checkpoint is evaluated (the best by the monitored
+    validation metric), not of the last epoch run.
+    """
     rows = read_metrics_csv(Path(train_dir) / METRICS_CSV)
     manifest = read_manifest(Path(train_dir), TRAIN_STAGE)
-    _, train_accuracy = epoch_series(rows, "train_accuracy")
+    epochs, monitored = epoch_series(rows, manifest["monitor"])
+    best_epoch = epochs[int(np.argmax(monitored))] if monitored else None
+    accuracy = dict(zip(*epoch_series(rows, "train_accuracy"), strict=True))
     _, epoch_times = epoch_series(rows, "epoch_time")
     return {
-        "epochs": manifest["epochs_run"],
-        "train_accuracy": train_accuracy[-1] if train_accuracy else None,
-        "best_val_jaccard": manifest["best_score"],
-        "mean_epoch_time_s": float(np.mean(epoch_times)) if epoch_times else None,
         "seed": manifest.get("seed"),
+        "epochs": manifest["epochs_run"],
+        "best_epoch": best_epoch,
+        "train_accuracy": accuracy.get(best_epoch) if best_epoch else None,
+        "best_val_score": manifest["best_score"],
+        "monitor": manifest["monitor"],
+        "mean_epoch_time_s": float(np.mean(epoch_times)) if epoch_times else None,
+        "precision": manifest["precision"],
+        "device": manifest["device"],
     }
 
 
@@ -142,8 +152,9 @@ def evaluate_cloudmask(
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     module = load_segmenter(Path(train_dir), map_location=device)
     predict = model_predictor(module, device)
-    names = set(read_manifest(Path(prepared_dir), PATCH_STAGE)["test_files"])
-    files = [p for p in list_files(Path(raw), "test") if p.name in names]
+    prepared = read_manifest(Path(prepared_dir), PATCH_STAGE)
+    tests = list_files(Path(raw), "test", prepared["split"]["max_files"])
+    files = [p for p in tests if p.name in prepared["test_files"]]
     fill = np.asarray(NORM_LOW, np.float32)
     rows = []
     with atomic_dir(Path(out_dir)) as tmp:
@@ -196,7 +207,7 @@ def evaluate_cloudmask(
             },
             "per_scene": rows,
             "summary": summary,
-            "training": _training_summary(Path(train_dir)),
+            "training": training_summary(Path(train_dir)),
             "headline": [
                 ["test accuracy (reference)", summary["reference"]["accuracy"]],
                 ["test accuracy (blended)", summary["blended"]["accuracy"]],

@@ -26,7 +26,7 @@ from satpipe.io.cloud38 import (
     scene_ground_truth,
     unpad,
 )
-from satpipe.io.rasters import ArraySource
+from satpipe.io.rasters import ArraySource, percentile_stretch
 from satpipe.training.fit import TRAIN_STAGE
 from satpipe.training.segmentation import CloudSegmenter
 
@@ -58,16 +58,6 @@ def model_predictor(module: CloudSegmenter, device: torch.device) -> Predictor:
             return torch.sigmoid(module(x).float())[:, 0]
 
     return predict
-
-
-def percentile_stretch(rgb: np.ndarray) -> np.ndarray:
-    """(3, H, W) -> uint8 (H, W, 3) stretched between the 2nd and 98th percentiles of valid pixels."""
-    valid = rgb.any(axis=0)
-    out = np.zeros((*rgb.shape[1:], 3), np.uint8)
-    if valid.any():
-        lo, hi = np.percentile(rgb[:, valid], (2, 98), axis=1)
-        out[valid] = (np.clip((rgb[:, valid].T - lo) / np.maximum(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
-    return out
 
 
 def _preview(path: Path, image: np.ndarray, gt: np.ndarray, pred: np.ndarray) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from satpipe.artifacts import atomic_write_text
 from satpipe.errors import DataError, DatasetNotFoundError, DownloadError
 from satpipe.io.download import RemoteFile, download
 
@@ -53,33 +54,51 @@ class SlstrScene:
     valid: np.ndarray
 
 
+def _check_layout(f: h5py.File, path: Path) -> None:
+    for key in (*DATASETS, "bayes"):
+        if key not in f:
+            raise DataError(f"{path}: dataset '{key}' missing (found: {', '.join(sorted(f.keys())) or 'none'})")
+        if not np.issubdtype(f[key].dtype, np.number):
+            raise DataError(f"{path}: '{key}' holds {f[key].dtype}, not numbers")
+    for key, channels in DATASETS.items():
+        if f[key].shape != (*SCENE_SHAPE, channels):
+            raise DataError(f"{path}: '{key}' has shape {f[key].shape}; expected {(*SCENE_SHAPE, channels)}")
+    if f["bayes"].shape not in (SCENE_SHAPE, (*SCENE_SHAPE, 1)):
+        raise DataError(f"{path}: 'bayes' has shape {f['bayes'].shape}; expected {SCENE_SHAPE}")
+
+
+def _open(path: Path) -> h5py.File:
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise DataError(f"{path}: not a readable HDF5 file ({e})") from None
+
+
+def check_file(path: Path) -> None:
+    """Check a file's datasets, shapes and types without reading the pixels.
+
+    Raises:
+        DataError: If the file is unreadable or a dataset is missing or of the wrong shape or type.
+    """
+    with _open(Path(path)) as f:
+        _check_layout(f, Path(path))
+
+
 def read_scene(path: Path) -> SlstrScene:
     """Read and check one ``S3A*.hdf`` file.
 
     Raises:
-        DataError: If the file is unreadable, a dataset is missing or of the wrong shape or type, or no
-            pixel holds finite values.
+        DataError: If the file is unreadable (also part-way), a dataset is missing or of the wrong shape
+            or type, or no pixel holds finite values.
     """
     path = Path(path)
-    try:
-        with h5py.File(path, "r") as f:
-            arrays = {}
-            for key in (*DATASETS, "bayes"):
-                if key not in f:
-                    raise DataError(f"{path}: dataset '{key}' missing (found: {', '.join(sorted(f.keys())) or 'none'})")
-                arrays[key] = f[key][()]
-    except OSError as e:
-        raise DataError(f"{path}: not a readable HDF5 file ({e})") from None
-    for key, channels in DATASETS.items():
-        expected = (*SCENE_SHAPE, channels)
-        if arrays[key].shape != expected:
-            raise DataError(f"{path}: '{key}' has shape {arrays[key].shape}; expected {expected}")
-        if not np.issubdtype(arrays[key].dtype, np.number):
-            raise DataError(f"{path}: '{key}' holds {arrays[key].dtype}, not numbers")
-    bayes = arrays["bayes"].reshape(arrays["bayes"].shape[:2]) if arrays["bayes"].ndim == 3 else arrays["bayes"]
-    if bayes.shape != SCENE_SHAPE:
-        raise DataError(f"{path}: 'bayes' has shape {arrays['bayes'].shape}; expected {SCENE_SHAPE}")
-    image = np.concatenate([arrays["refs"], arrays["bts"]], axis=2).astype(np.float32).transpose(2, 0, 1)
+    with _open(path) as f:
+        _check_layout(f, path)
+        try:
+            refs, bts, bayes = f["refs"][()], f["bts"][()], f["bayes"][()].reshape(SCENE_SHAPE)
+        except OSError as e:  # a truncated file opens but fails on reading its chunks
+            raise DataError(f"{path}: cannot read its data ({e})") from None
+    image = np.concatenate([refs, bts], axis=2).astype(np.float32).transpose(2, 0, 1)
     valid = np.isfinite(image).all(axis=0) & np.isfinite(bayes)
     if not valid.any():
         raise DataError(f"{path}: no pixel has finite reflectances and brightness temperatures")
@@ -87,11 +106,15 @@ def read_scene(path: Path) -> SlstrScene:
     return SlstrScene(image, (np.nan_to_num(bayes) > 0) & valid, valid)
 
 
-def list_files(root: Path, split: str) -> list[Path]:
-    """The ``S3A*.hdf`` files of a split, from ``one-day/`` (train) or ``ssts/`` (test) below ``root``.
+def list_files(root: Path, split: str, max_files: int | None = None) -> list[Path]:
+    """The (first ``max_files``) ``S3A*.hdf`` files of a split, from ``one-day/`` (train) or ``ssts/`` (test).
+
+    Where ``root`` holds the ``filelist.json`` that :func:`fetch` writes, every file it lists for the
+    split (the first ``max_files`` of them) must be present with its listed size (a stat, no reading).
 
     Raises:
         DatasetNotFoundError: If the folder is missing or holds no such files.
+        DataError: If a file of ``filelist.json`` is missing or has another size.
     """
     root = Path(root)
     if not root.is_dir():
@@ -100,12 +123,27 @@ def list_files(root: Path, split: str) -> list[Path]:
     files = sorted(f for folder in folders for f in folder.rglob("S3A*.hdf"))
     if not files:
         raise DatasetNotFoundError(f"{root}: no {SPLIT_FOLDERS[split]}/S3A*.hdf files ({split} split of CloudMask)")
-    return files
+    if (root / FILELIST).is_file():
+        sizes = {f.name: f.stat().st_size for f in files}
+        for key, size in json.loads((root / FILELIST).read_text()).get(split, [])[:max_files]:
+            name = Path(key).name
+            if name not in sizes:
+                raise DataError(f"{root}: {name} is in {FILELIST} but missing; download again to complete the copy")
+            if sizes[name] != size:
+                raise DataError(f"{root}: {name} has {sizes[name]} bytes, {FILELIST} lists {size}; download it again")
+    return files[:max_files]
 
 
 # -- download -----------------------------------------------------------------------------------------
 
 _S3 = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+FILELIST = "filelist.json"
+
+
+def listing_url(endpoint: str, bucket: str, prefix: str, token: str | None = None) -> str:
+    """The anonymous S3 ListObjectsV2 request for one page of keys below ``prefix``."""
+    query = {"list-type": "2", "prefix": prefix, **({"continuation-token": token} if token else {})}
+    return f"{endpoint}/{bucket}?{urllib.parse.urlencode(query)}"
 
 
 def list_objects(endpoint: str, bucket: str, prefix: str, timeout_s: float = 30.0) -> list[tuple[str, int]]:
@@ -117,8 +155,7 @@ def list_objects(endpoint: str, bucket: str, prefix: str, timeout_s: float = 30.
     objects: list[tuple[str, int]] = []
     token: str | None = None
     while True:
-        query = {"list-type": "2", "prefix": prefix, **({"continuation-token": token} if token else {})}
-        url = f"{endpoint}/{bucket}?{urllib.parse.urlencode(query)}"
+        url = listing_url(endpoint, bucket, prefix, token)
         try:
             with urllib.request.urlopen(url, timeout=timeout_s) as response:
                 tree = ET.fromstring(response.read())
@@ -131,26 +168,38 @@ def list_objects(endpoint: str, bucket: str, prefix: str, timeout_s: float = 30.
             return objects
 
 
-def fetch(dest: Path, *, max_files: int | None = None, endpoint: str = ENDPOINT, progress: bool = True) -> Path:
-    """Download CloudMask's training and test files (or the first ``max_files`` of each) into ``dest``.
+def file_list(dest: Path, endpoint: str = ENDPOINT) -> dict[str, list[tuple[str, int]]]:
+    """Every training and test file (key, size) of the benchmark, listed once and kept in ``dest/filelist.json``.
 
-    The file list (key and size of every file) is written first to ``dest/filelist.json``; each file
-    then downloads resumably and must match its listed size.
-
-    Returns:
-        ``dest``, holding ``one-day/`` and ``ssts/``.
+    The benchmark's files do not change, so a list already on disk is used as it is and a resumed
+    download needs no listing.
     """
-    dest = Path(dest)
+    path = Path(dest) / FILELIST
+    if path.is_file():
+        return {split: [(k, int(s)) for k, s in files] for split, files in json.loads(path.read_text()).items()}
     listing: dict[str, list[tuple[str, int]]] = {}
     for split, prefix in PREFIXES.items():
         files = sorted((k, s) for k, s in list_objects(endpoint, BUCKET, prefix) if Path(k).name.startswith("S3A"))
         if not files:
             raise DownloadError(f"{endpoint}/{BUCKET}/{prefix}: the listing names no S3A*.hdf files")
-        listing[split] = files[:max_files] if max_files else files
+        listing[split] = files
+    atomic_write_text(path, json.dumps(listing, indent=1) + "\n")
+    return listing
+
+
+def fetch(dest: Path, *, max_files: int | None = None, endpoint: str = ENDPOINT, progress: bool = True) -> Path:
+    """Download CloudMask's training and test files (or the first ``max_files`` of each) into ``dest``.
+
+    Driven by :func:`file_list`; each file downloads resumably (HTTP Range) and must have its listed
+    size before it is placed, so an interrupted run picks up where it stopped.
+
+    Returns:
+        ``dest``, holding ``one-day/``, ``ssts/`` and ``filelist.json``.
+    """
+    dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "filelist.json").write_text(json.dumps(listing, indent=1))
-    for split, files in listing.items():
-        for key, size in files:
+    for split, files in file_list(dest, endpoint).items():
+        for key, size in files[:max_files]:
             remote = RemoteFile(f"{endpoint}/{BUCKET}/{key}", Path(key).name, size=size)
             download(remote, dest / SPLIT_FOLDERS[split], offline_hint=OFFLINE_HINT, progress=progress)
     return dest

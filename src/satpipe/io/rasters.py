@@ -189,3 +189,13 @@ class MaskWriter:
                 ds.close()
         for path in self._tmp.values():
             path.unlink(missing_ok=True)
+
+
+def percentile_stretch(rgb: np.ndarray) -> np.ndarray:
+    """(3, H, W) -> uint8 (H, W, 3) stretched between the 2nd and 98th percentiles of valid pixels."""
+    valid = rgb.any(axis=0)
+    out = np.zeros((*rgb.shape[1:], 3), np.uint8)
+    if valid.any():
+        lo, hi = np.percentile(rgb[:, valid], (2, 98), axis=1)
+        out[valid] = (np.clip((rgb[:, valid].T - lo) / np.maximum(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
+    return out

@@ -39,24 +39,28 @@ def _png(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def image_panels(panels: dict[str, np.ndarray], height: int = 330, title: str = "") -> go.Figure:
+    """Images (H, W, 3) uint8 side by side in one row, each under its title."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.01)
+    for i, (name, panel) in enumerate(panels.items(), start=1):
+        fig.add_trace(go.Image(source=_png(panel), name=name), row=1, col=i)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=height, margin={"t": 40, "b": 0, "l": 0, "r": 0}, title_text=title, title_font_size=13)
+    return fig
+
+
 def overlay_figure(preview: Path, title: str) -> go.Figure:
     """RGB, ground truth, prediction and error map of one scene side by side."""
     data = np.load(preview)
     gt, pred = data["gt"].astype(bool), data["pred"].astype(bool)
-    panels = [
-        data["rgb"],
-        np.repeat((gt * 255).astype(np.uint8)[..., None], 3, 2),
-        np.repeat((pred * 255).astype(np.uint8)[..., None], 3, 2),
-        error_map(gt, pred),
-    ]
-    names = ("RGB", "ground truth", "prediction", "errors: TP white, FP orange, FN blue")
-    fig = make_subplots(rows=1, cols=4, subplot_titles=names, horizontal_spacing=0.01)
-    for i, panel in enumerate(panels, start=1):
-        fig.add_trace(go.Image(source=_png(panel), name=names[i - 1]), row=1, col=i)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_layout(height=330, margin={"t": 40, "b": 0, "l": 0, "r": 0}, title_text=title, title_font_size=13)
-    return fig
+    panels = {
+        "RGB": data["rgb"],
+        "ground truth": np.repeat((gt * 255).astype(np.uint8)[..., None], 3, 2),
+        "prediction": np.repeat((pred * 255).astype(np.uint8)[..., None], 3, 2),
+        "errors: TP white, FP orange, FN blue": error_map(gt, pred),
+    }
+    return image_panels(panels, title=title)
 
 
 def per_scene_figures(rows: list[dict[str, Any]]) -> tuple[go.Figure, go.Figure]:

@@ -15,6 +15,7 @@ from pytorch_lightning.loggers import WandbLogger
 from sklearn.manifold import TSNE
 
 from satpipe.artifacts import atomic_write_text
+from satpipe.io.rasters import percentile_stretch
 
 logger = logging.getLogger(__name__)
 
@@ -101,13 +102,21 @@ class EmbeddingProjection(pl.Callback):
 
 
 class EpochTimer(pl.Callback):
-    """Log the seconds each training epoch takes (validation excluded) as ``epoch_time``."""
+    """Log the seconds each epoch's training batches take as ``epoch_time`` (validation excluded).
+
+    Lightning validates before ``on_train_epoch_end``, so the clock stops at the last training batch.
+    """
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._start = time.perf_counter()
+        self._start = self._last = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if trainer.is_last_batch and pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)  # kernels still queued belong to this epoch
+        self._last = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        pl_module.log("epoch_time", time.perf_counter() - self._start, on_step=False, on_epoch=True)
+        pl_module.log("epoch_time", self._last - self._start, on_step=False, on_epoch=True)
 
 
 class PredictionOverlays(pl.Callback):
@@ -126,11 +135,11 @@ class PredictionOverlays(pl.Callback):
         x, mask = batch["image"][: self.count].to(pl_module.device), batch["mask"][: self.count]
         with torch.inference_mode():
             pred = (torch.sigmoid(pl_module(x)[:, 0]) > 0.5).cpu().numpy().astype(np.uint8)
-            rgb = pl_module.normalize(x)[:, :3].cpu().numpy().transpose(0, 2, 3, 1)  # type: ignore[operator]
+            rgb = [percentile_stretch(image[:3].float().cpu().numpy()) for image in x]
         labels = {0: "clear", 1: "cloud", 255: "no data"}
         images = [
             wandb.Image(
-                (rgb[i] * 255).astype(np.uint8),
+                rgb[i],
                 masks={
                     "ground_truth": {"mask_data": mask[i].numpy().astype(np.uint8), "class_labels": labels},
                     "prediction": {"mask_data": pred[i], "class_labels": labels},
@@ -138,4 +147,6 @@ class PredictionOverlays(pl.Callback):
             )
             for i in range(len(x))
         ]
-        loggers[0].experiment.log({"val_predictions": images}, step=trainer.global_step)
+        # Lightning's logger lets W&B count its own steps and records the trainer's as a metric; an explicit
+        # step would lag W&B's count and be dropped.
+        loggers[0].experiment.log({"val_predictions": images, "trainer/global_step": trainer.global_step})

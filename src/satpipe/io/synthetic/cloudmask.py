@@ -77,7 +77,7 @@ def write_cloudmask_dataset(
     for split, index in track(jobs, description="synthesizing SLSTR scenes", disable=not progress):
         rng = np.random.default_rng([seed, index])
         datasets = render_slstr(rng)
-        if index % 5 == 2:  # a NaN stripe along the swath edge
-            datasets["bts"][:, : int(rng.integers(20, 80)), :] = np.nan
+        if index % 5 == 2:  # a NaN stripe along the swath edge, reaching into the reference's centre crop
+            datasets["bts"][:, : int(rng.integers(120, 220)), :] = np.nan
         write_scene(Path(root) / SPLIT_FOLDERS[split] / file_name(index), datasets)
     return Path(root)

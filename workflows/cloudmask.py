@@ -1,0 +1,59 @@
+"""MLCommons CloudMask pipeline: scenes -> reference patches -> a training per seed -> evaluation -> report.
+
+Scenes and patches run on CPU; each seed trains on a GPU and is scored per scene with the reference
+and the blended geometry; the report compares the seeds. Each seed's training and evaluation is cached
+on its own, so asking for more seeds runs only the new ones, and the data stages run once for all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import flyte
+from flyte.io import Dir
+
+from config import CloudMaskConfig
+from envs import pipeline_env, train_resources
+from satpipe.errors import ConfigError
+from tasks.download import download_cloudmask, synthesize_cloudmask
+from tasks.evaluate import evaluate_cloudmask
+from tasks.prepare import prepare_cloudmask_patches
+from tasks.report import report_cloudmask
+from tasks.train import logged_on, train_segmenter
+from workflows import PipelineResult, fan_out
+
+
+@pipeline_env.task
+async def cloudmask_pipeline(cfg: CloudMaskConfig, data_dir: Dir | None = None) -> PipelineResult:
+    """Run the CloudMask benchmark for ``cfg.seeds`` seeds; ``data_dir`` holds one-day/ and ssts/ for source=local."""
+    d = cfg.data
+    # -- Stage 1: scenes (CPU, cached) -----------------------------------------------------------------
+    if d.source == "local":
+        if data_dir is None:
+            raise ConfigError("data.source=local needs a data folder (run.py --data-dir PATH)")
+        raw = data_dir
+    elif d.source == "synthetic":
+        raw = await synthesize_cloudmask.aio(d.synthetic_train_files, d.synthetic_test_files, d.synthetic_seed)
+    else:
+        raw = await download_cloudmask.aio(d.max_files)
+
+    # -- Stage 2: the reference's patches (CPU, cached) ------------------------------------------------
+    prepared = await prepare_cloudmask_patches.aio(raw, d.val_fraction, d.split_seed, d.max_files)
+
+    # -- Stages 3 and 4: train and evaluate each seed (GPU, cached per seed) ---------------------------
+    gpu = train_resources(cfg.resources.gpu, cfg.resources.cpu, cfg.resources.memory)
+    train, evaluate = logged_on(train_segmenter, gpu), evaluate_cloudmask.override(resources=gpu)
+
+    async def one_seed(seed: int) -> tuple[Dir, Dir]:
+        trained = await train.aio(prepared, cfg.model, replace(cfg.training, seed=seed))
+        return trained, await evaluate.aio(raw, prepared, trained, cfg.evaluation)
+
+    seeds = [cfg.training.seed + i for i in range(cfg.seeds)]
+    with flyte.group("seeds"):
+        runs = await fan_out(one_seed, seeds)
+    trained, evaluated = [t for t, _ in runs], [e for _, e in runs]
+
+    # -- Stage 5: report over the seeds (CPU, cached) --------------------------------------------------
+    report = await report_cloudmask.aio(trained, evaluated, cfg)
+
+    return PipelineResult(flyte.ctx().action.run_name, raw, prepared, trained, evaluated, report)
