@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         artifacts_root().mkdir(parents=True, exist_ok=True)
         wandb_kwargs["dir"] = str(artifacts_root())  # W&B adds its own wandb/ folder below
     # Keyed by content, so a moved or touched copy of the same data still hits the cache.
-    data = Dir.from_local_sync(str(data_dir), dir_cache_key=dir_digest(data_dir)) if data_dir else None
+    data = Dir.from_local_sync(str(data_dir)) if data_dir else None
+    digest = dir_digest(data_dir) if data_dir else None
     started = time.monotonic()
     runner = flyte.with_runcontext(
         mode="remote" if args.remote else "local",
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         disable_run_cache=args.no_cache,
     )
     try:
-        run = runner.run(FAMILIES[type(cfg)].load(), cfg, data_dir=data)
+        run = runner.run(FAMILIES[type(cfg)].load(), cfg, data_dir=data, data_digest=digest)
         if args.remote:
             print(f"submitted: {run.url}")
             return 0

@@ -1,4 +1,5 @@
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -80,3 +81,31 @@ def test_config_round_trips_through_flyte_and_saves_as_json(tmp_path: Path) -> N
     assert back(literal, type(cfg)) == cfg
     config.save_config(cfg, tmp_path / "config.json")
     assert json.loads((tmp_path / "config.json").read_text())["data"]["bands"] == "ms"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.normalization=percentile", "model.normalization must be cloudmask for CloudMask data"),
+        ("seeds=0", "seeds must be between 1 and 100"),
+        ("data.max_files=1", "data.max_files must be None or >= 2"),
+        ("evaluation.overlap=256", "evaluation.overlap must be in [0, the window of 256)"),
+        ("data.source=ftp", "data.source must be download, synthetic or local"),
+    ],
+)
+def test_bad_cloudmask_values_give_one_clear_line(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config.build_config("cloudmask", [override])
+
+
+def test_cloudmask_normalisation_is_refused_for_38cloud() -> None:
+    with pytest.raises(ConfigError, match="model.normalization must be percentile or fixed"):
+        config.build_config("clouds", ["model.normalization=cloudmask"])
+
+
+def test_cloudmask_benchmark_keeps_the_reference_training() -> None:
+    cfg = config.build_config("cloudmask-benchmark")
+    assert (cfg.model.arch, cfg.model.normalization) == ("unet_cloudmask", "cloudmask")
+    t = cfg.training
+    assert (t.lr, t.batch_size, t.early_stopping_patience, t.augment, t.slidemix) == (1e-3, 32, 25, False, False)
+    assert cfg.data.source == "download" and cfg.data.val_fraction == 0.2

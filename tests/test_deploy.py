@@ -19,7 +19,7 @@ import sys, flyte
 from pathlib import Path
 from google.protobuf import text_format
 flyte.init_from_config(sys.argv[1], root_dir=Path(sys.argv[2]), image_builder="local")
-import workflows.segmentation  # registers the segmentation pipeline on the same environment
+import workflows.segmentation, workflows.cloudmask  # register their pipelines on the same environment
 from workflows.classification import pipeline_env
 for env in flyte.deploy(pipeline_env, dry_run=True)[0].envs.values():
     for task in env.deployed_entities:
@@ -76,6 +76,8 @@ def test_every_stage_is_deployed(specs: dict[str, str]) -> None:
         "satpipe-train.train_classifier", "satpipe-train.evaluate_classifier",
         "satpipe-train.train_segmenter", "satpipe-train.evaluate_segmenter",
         "satpipe-report.report_classification", "satpipe-report.report_segmentation",
+        "satpipe-pipeline.cloudmask_pipeline", "satpipe-data.synthesize_cloudmask", "satpipe-data.download_cloudmask",
+        "satpipe-data.prepare_cloudmask_patches", "satpipe-train.evaluate_cloudmask", "satpipe-report.report_cloudmask",
     }  # fmt: skip
 
 

@@ -10,6 +10,8 @@ from typing import TypeVar
 import flyte
 from flyte.io import Dir
 
+from satpipe.errors import ConfigError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -48,3 +50,14 @@ async def fan_out(work: Callable[[T], Awaitable[R]], items: Iterable[T], remote_
             return await work(item)
 
     return list(await asyncio.gather(*(guarded(item) for item in items)))
+
+
+def local_data(data_dir: Dir | None, digest: str | None) -> Dir:
+    """The user's data folder (run.py --data-dir), keyed by its content digest for the stages' caches.
+
+    A run's inputs lose a Dir's hash (flyte 2.12), so run.py passes the digest beside the folder and it
+    is attached again here; stages then hit their caches for the same content at any path.
+    """
+    if data_dir is None:
+        raise ConfigError("data.source=local needs a data folder (run.py --data-dir PATH)")
+    return Dir(path=data_dir.path, name=data_dir.name, hash=digest)

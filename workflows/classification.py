@@ -11,24 +11,23 @@ from flyte.io import Dir
 
 from config import ClassificationConfig
 from envs import pipeline_env, train_resources
-from satpipe.errors import ConfigError
 from tasks.download import download_eurosat, synthesize_eurosat
 from tasks.evaluate import evaluate_classifier
 from tasks.prepare import prepare_eurosat
 from tasks.report import report_classification
 from tasks.train import logged_on, train_classifier
-from workflows import PipelineResult
+from workflows import PipelineResult, local_data
 
 
 @pipeline_env.task
-async def classification_pipeline(cfg: ClassificationConfig, data_dir: Dir | None = None) -> PipelineResult:
+async def classification_pipeline(
+    cfg: ClassificationConfig, data_dir: Dir | None = None, data_digest: str | None = None
+) -> PipelineResult:
     """Run the classification pipeline for one config; ``data_dir`` is the local copy for source=local."""
     d = cfg.data
     # -- Stage 1: data (CPU, cached) -------------------------------------------------------------------
     if d.source == "local":
-        if data_dir is None:
-            raise ConfigError("data.source=local needs a data folder (run.py --data-dir PATH)")
-        raw = data_dir
+        raw = local_data(data_dir, data_digest)
     elif d.source == "synthetic":
         raw = await synthesize_eurosat.aio(d.synthetic_per_class, d.synthetic_seed)
     else:

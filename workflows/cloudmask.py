@@ -14,24 +14,23 @@ from flyte.io import Dir
 
 from config import CloudMaskConfig
 from envs import pipeline_env, train_resources
-from satpipe.errors import ConfigError
 from tasks.download import download_cloudmask, synthesize_cloudmask
 from tasks.evaluate import evaluate_cloudmask
 from tasks.prepare import prepare_cloudmask_patches
 from tasks.report import report_cloudmask
 from tasks.train import logged_on, train_segmenter
-from workflows import PipelineResult, fan_out
+from workflows import PipelineResult, fan_out, local_data
 
 
 @pipeline_env.task
-async def cloudmask_pipeline(cfg: CloudMaskConfig, data_dir: Dir | None = None) -> PipelineResult:
+async def cloudmask_pipeline(
+    cfg: CloudMaskConfig, data_dir: Dir | None = None, data_digest: str | None = None
+) -> PipelineResult:
     """Run the CloudMask benchmark for ``cfg.seeds`` seeds; ``data_dir`` holds one-day/ and ssts/ for source=local."""
     d = cfg.data
     # -- Stage 1: scenes (CPU, cached) -----------------------------------------------------------------
     if d.source == "local":
-        if data_dir is None:
-            raise ConfigError("data.source=local needs a data folder (run.py --data-dir PATH)")
-        raw = data_dir
+        raw = local_data(data_dir, data_digest)
     elif d.source == "synthetic":
         raw = await synthesize_cloudmask.aio(d.synthetic_train_files, d.synthetic_test_files, d.synthetic_seed)
     else:

@@ -11,24 +11,23 @@ from flyte.io import Dir
 
 from config import SegmentationConfig
 from envs import pipeline_env, train_resources
-from satpipe.errors import ConfigError
 from tasks.download import synthesize_clouds
 from tasks.evaluate import evaluate_segmenter
 from tasks.prepare import prepare_cloud_patches
 from tasks.report import report_segmentation
 from tasks.train import logged_on, train_segmenter
-from workflows import PipelineResult
+from workflows import PipelineResult, local_data
 
 
 @pipeline_env.task
-async def segmentation_pipeline(cfg: SegmentationConfig, data_dir: Dir | None = None) -> PipelineResult:
+async def segmentation_pipeline(
+    cfg: SegmentationConfig, data_dir: Dir | None = None, data_digest: str | None = None
+) -> PipelineResult:
     """Run the cloud segmentation pipeline; ``data_dir`` is a 38-Cloud-layout folder for source=local."""
     d = cfg.data
     # -- Stage 1: scenes (CPU, cached) -----------------------------------------------------------------
     if d.source == "local":
-        if data_dir is None:
-            raise ConfigError("data.source=local needs a data folder (run.py --data-dir PATH)")
-        raw = data_dir
+        raw = local_data(data_dir, data_digest)
     else:
         raw = await synthesize_clouds.aio(
             d.synthetic_train_scenes, d.synthetic_test_scenes, d.synthetic_size, d.synthetic_seed
