@@ -18,7 +18,7 @@ from satpipe.artifacts import atomic_dir, write_manifest
 from satpipe.data.npy import NpyAppender
 from satpipe.data.patches import IGNORE, PATCH_STAGE
 from satpipe.errors import DataError
-from satpipe.io.cloudmask import BAND_NAMES, NORM_HIGH, NORM_LOW, check_file, list_files, read_scene
+from satpipe.io.cloudmask import BAND_NAMES, NORM_HIGH, NORM_LOW, check_file, list_files, read_bands
 
 logger = logging.getLogger(__name__)
 
@@ -27,14 +27,33 @@ CROP_SHAPE = (1024, 1280)
 PATCH = 256
 
 
+def _windows() -> list[tuple[slice, slice]]:
+    """The reference's 20 patch windows within the centre crop, row by row."""
+    h, w = CROP_SHAPE
+    return [(slice(r, r + PATCH), slice(c, c + PATCH)) for r in range(0, h, PATCH) for c in range(0, w, PATCH)]
+
+
 def reference_patches(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The reference's 20 patches: ``(20, C, 256, 256)`` images and ``(20, 256, 256)`` masks, row by row."""
+    """The reference's 20 patches of a whole scene: ``(20, C, 256, 256)`` images and ``(20, 256, 256)`` masks."""
     (top, left), (h, w) = CROP_OFFSET, CROP_SHAPE
     crop, crop_mask = image[:, top : top + h, left : left + w], mask[top : top + h, left : left + w]
-    rows, cols = h // PATCH, w // PATCH
-    images = crop.reshape(image.shape[0], rows, PATCH, cols, PATCH).transpose(1, 3, 0, 2, 4)
-    masks = crop_mask.reshape(rows, PATCH, cols, PATCH).transpose(0, 2, 1, 3)
-    return images.reshape(rows * cols, image.shape[0], PATCH, PATCH), masks.reshape(rows * cols, PATCH, PATCH)
+    return np.stack([crop[:, r, c] for r, c in _windows()]), np.stack([crop_mask[r, c] for r, c in _windows()])
+
+
+def file_patches(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One file's reference patches, reading only its centre crop; no-data pixels are :data:`IGNORE` in the masks.
+
+    The file stores channels last; each patch is copied to channels first straight from the file's
+    two arrays, the only copy this stage makes.
+    """
+    (top, left), (h, w) = CROP_OFFSET, CROP_SHAPE
+    bands = read_bands(path, slice(top, top + h), slice(left, left + w))
+    mask = np.where(bands.valid, bands.clouds, IGNORE).astype(np.uint8)
+    windows = _windows()
+    images = np.empty((len(windows), len(BAND_NAMES), PATCH, PATCH), np.float32)
+    for k, (r, c) in enumerate(windows):
+        images[k, :6], images[k, 6:] = bands.refs[r, c].transpose(2, 0, 1), bands.bts[r, c].transpose(2, 0, 1)
+    return images, np.stack([mask[r, c] for r, c in windows])
 
 
 def split_files(files: list[Path], val_fraction: float, seed: int) -> dict[str, list[Path]]:
@@ -79,8 +98,7 @@ def prepare_cloudmask(
         }
         jobs = [(name, path) for name, paths in split.items() for path in paths]
         for name, path in track(jobs, description="cutting CloudMask patches", disable=not progress):
-            scene = read_scene(path)
-            images, masks = reference_patches(scene.image, np.where(scene.valid, scene.clouds, IGNORE).astype(np.uint8))
+            images, masks = file_patches(path)
             writers[name][0].append(images)
             writers[name][1].append(masks)
         for pair in writers.values():

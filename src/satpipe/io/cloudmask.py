@@ -46,6 +46,16 @@ OFFLINE_HINT = (
 
 
 @dataclass(frozen=True)
+class SlstrBands:
+    """A file's datasets as stored, ``refs`` (H, W, 6) and ``bts`` (H, W, 3) float32, with cloud and valid masks."""
+
+    refs: np.ndarray
+    bts: np.ndarray
+    clouds: np.ndarray
+    valid: np.ndarray
+
+
+@dataclass(frozen=True)
 class SlstrScene:
     """One file's inputs ``(9, H, W)`` in physical units, cloud mask and valid-pixel mask ``(H, W)``."""
 
@@ -84,26 +94,40 @@ def check_file(path: Path) -> None:
         _check_layout(f, Path(path))
 
 
-def read_scene(path: Path) -> SlstrScene:
-    """Read and check one ``S3A*.hdf`` file.
+def read_bands(path: Path, rows: slice = slice(None), cols: slice = slice(None)) -> SlstrBands:
+    """Read and check one ``S3A*.hdf`` file, or its window ``rows`` x ``cols``, as stored (channels last).
+
+    Non-finite pixels are replaced by the values that normalise to zero and marked invalid.
 
     Raises:
         DataError: If the file is unreadable (also part-way), a dataset is missing or of the wrong shape
-            or type, or no pixel holds finite values.
+            or type, or no pixel of the window holds finite values.
     """
     path = Path(path)
     with _open(path) as f:
         _check_layout(f, path)
         try:
-            refs, bts, bayes = f["refs"][()], f["bts"][()], f["bayes"][()].reshape(SCENE_SHAPE)
+            refs = f["refs"][rows, cols].astype(np.float32, copy=False)
+            bts = f["bts"][rows, cols].astype(np.float32, copy=False)
+            bayes = f["bayes"][rows, cols].reshape(refs.shape[:2])
         except OSError as e:  # a truncated file opens but fails on reading its chunks
             raise DataError(f"{path}: cannot read its data ({e})") from None
-    image = np.concatenate([refs, bts], axis=2).astype(np.float32).transpose(2, 0, 1)
-    valid = np.isfinite(image).all(axis=0) & np.isfinite(bayes)
+    # A sum is finite exactly when every value is (barring overflow, which falls through to the full check).
+    if all(np.isfinite(a.sum()) for a in (refs, bts, bayes)):
+        return SlstrBands(refs, bts, bayes > 0, np.ones(bayes.shape, bool))
+    valid = np.isfinite(refs).all(axis=2) & np.isfinite(bts).all(axis=2) & np.isfinite(bayes)
     if not valid.any():
         raise DataError(f"{path}: no pixel has finite reflectances and brightness temperatures")
-    image = np.where(valid[None], image, np.asarray(NORM_LOW, np.float32)[:, None, None])
-    return SlstrScene(image, (np.nan_to_num(bayes) > 0) & valid, valid)
+    refs[~valid], bts[~valid] = NORM_LOW[:6], NORM_LOW[6:]
+    return SlstrBands(refs, bts, (np.nan_to_num(bayes) > 0) & valid, valid)
+
+
+def read_scene(path: Path) -> SlstrScene:
+    """Read and check one ``S3A*.hdf`` file as model input: channels first, refs then bts (see :func:`read_bands`)."""
+    bands = read_bands(path)
+    image = np.empty((9, *SCENE_SHAPE), np.float32)
+    image[:6], image[6:] = bands.refs.transpose(2, 0, 1), bands.bts.transpose(2, 0, 1)
+    return SlstrScene(image, bands.clouds, bands.valid)
 
 
 def list_files(root: Path, split: str, max_files: int | None = None) -> list[Path]:
