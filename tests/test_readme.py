@@ -26,10 +26,17 @@ def test_presets_in_the_readme_are_the_presets_in_config() -> None:
     assert set(re.findall(r"^\| `([\w-]+)`", table, re.M)) == set(config.PRESETS)
 
 
-def test_every_setting_mentioned_parses() -> None:
+def test_every_setting_mentioned_parses_for_some_preset() -> None:
+    def parses(preset: str, setting: str) -> bool:
+        try:
+            config.build_config(preset, [setting])
+        except config.ConfigError:
+            return False
+        return True
+
     for setting in re.findall(r"--set ([\w.]+=[^\s`]+)", README):
         if "section.key" not in setting:
-            config.build_config("quickstart", [setting])
+            assert any(parses(preset, setting) for preset in config.PRESETS), setting
 
 
 def test_paths_mentioned_exist() -> None:
@@ -41,6 +48,9 @@ def test_paths_mentioned_exist() -> None:
         "src/satpipe",
         "bench/data_loading.py",
         "bench/cached_rerun.py",
+        "bench/cloudmask_io.py",
+        "bench/cloudmask_inference.py",
+        "bench/cloudmask_epoch.py",
         "Dockerfile",
         "pyproject.toml",
         "uv.lock",
