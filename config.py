@@ -120,7 +120,7 @@ class CloudDataConfig:
 class SegmentationModelConfig:
     """The segmentation network and its input normalisation."""
 
-    arch: str = "satunet"  # satunet | unet | unet_cloudmask
+    arch: str = "satunet"  # satunet | unet | unet_cloudmask | unet_small
     # percentile (1st/99th of training pixels, per band) | fixed (dtype range) | cloudmask (the benchmark's
     # refs - 0.5 and (bts - 270) / 22; CloudMask presets only)
     normalization: str = "percentile"
@@ -396,7 +396,7 @@ GPU_CHOICES = ("T4:1", "L4:1", "A10G:1", "A100:1", "A100_80G:1", "H100:1", "H200
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed")
 #: The registered segmentation architectures (satpipe.models.list_models(); kept here so that
 #: validating a config does not import torch).
-SEGMENTATION_ARCHS = ("satunet", "unet", "unet_cloudmask")
+SEGMENTATION_ARCHS = ("satunet", "unet", "unet_cloudmask", "unet_small")
 #: Blending modes of the inference engine (satpipe.evaluation.engine.BLEND_MODES).
 BLEND_MODES = ("cosine", "gaussian", "center", "none")
 

@@ -41,3 +41,13 @@ def test_unknown_architecture_and_config_list_agree_with_the_registry() -> None:
     with pytest.raises(ConfigError, match="unknown architecture 'segformer'"):
         create_model("segformer")
     assert tuple(list_models()) == config.SEGMENTATION_ARCHS
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_is_the_head_over_the_features(name: str) -> None:
+    model = create_model(name, in_channels=3).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        assert len(features) >= 4 and all(f.shape[0] == 2 for f in features)
+        assert torch.equal(model.forward_head(features), model(x))

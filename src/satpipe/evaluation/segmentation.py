@@ -40,11 +40,12 @@ SWEEP_THRESHOLDS = [round(t, 3) for t in np.arange(0.02, 0.99, 0.02)]
 
 
 def load_segmenter(train_dir: Path, map_location: str | torch.device = "cpu") -> CloudSegmenter:
-    """The best checkpoint of a training output, in eval mode."""
+    """The best checkpoint of a training output, in eval mode, as the module class that trained it."""
+    from satpipe.training.semi import SemiSegmenter
+
     manifest = read_manifest(Path(train_dir), TRAIN_STAGE)
-    return CloudSegmenter.load_from_checkpoint(
-        Path(train_dir) / manifest["best_checkpoint"], map_location=map_location
-    ).eval()
+    module = SemiSegmenter if manifest.get("trainer_module") == "semi" else CloudSegmenter
+    return module.load_from_checkpoint(Path(train_dir) / manifest["best_checkpoint"], map_location=map_location).eval()
 
 
 def model_predictor(module: CloudSegmenter, device: torch.device) -> Predictor:

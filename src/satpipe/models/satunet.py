@@ -81,14 +81,23 @@ class SatUNet(nn.Module):
         self.decoder = nn.ModuleList(DecoderLevel(c) for c in reversed(WIDTHS))
         self.head = nn.Conv2d(WIDTHS[0] // 2, out_channels, 1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        skips = []
-        for block in self.encoder:  # (B, 32, H/2, W/2) ... (B, 512, H/32, W/32)
+    def forward_features(self, x: Tensor) -> list[Tensor]:
+        """Every encoder level's output: (B, 32, H/2, W/2) ... (B, 512, H/32, W/32)."""
+        features = []
+        for block in self.encoder:
             x = block(x)
-            skips.append(x)
-        for level, skip in zip(self.decoder, reversed(skips), strict=True):  # ... -> (B, 16, H, W)
+            features.append(x)
+        return features
+
+    def forward_head(self, features: list[Tensor]) -> Tensor:
+        """Decode encoder features (as :meth:`forward_features` returns them) into logits at the input size."""
+        x = features[-1]
+        for level, skip in zip(self.decoder, reversed(features), strict=True):  # ... -> (B, 16, H, W)
             x = level(x, skip)
         return self.head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from satpipe.models._registry import register_model
 
-__all__ = ["UNet", "unet", "unet_cloudmask"]
+__all__ = ["UNet", "unet", "unet_cloudmask", "unet_small"]
 
 
 def _double_conv(cin: int, cout: int, batch_norm: bool) -> nn.Sequential:
@@ -41,16 +41,24 @@ class UNet(nn.Module):
         self.merge = nn.ModuleList(_double_conv(w * 2, w, batch_norm) for w in reversed(widths[:-1]))
         self.head = nn.Conv2d(width, out_channels, 1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        skips = []
+    def forward_features(self, x: Tensor) -> list[Tensor]:
+        """The skip of every level, then the bottleneck."""
+        features = []
         for block in self.down:
             x = block(x)
-            skips.append(x)
+            features.append(x)
             x = nn.functional.max_pool2d(x, 2)
-        x = self.bottleneck(x)
+        return [*features, self.bottleneck(x)]
+
+    def forward_head(self, features: list[Tensor]) -> Tensor:
+        """Decode :meth:`forward_features` into logits at the input size."""
+        *skips, x = features
         for up, merge, skip in zip(self.up, self.merge, reversed(skips), strict=True):
             x = merge(torch.cat([up(x), skip], dim=1))
         return self.head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model
@@ -63,3 +71,9 @@ def unet(in_channels: int = 4, out_channels: int = 1) -> UNet:
 def unet_cloudmask(in_channels: int = 9, out_channels: int = 1) -> UNet:
     """The MLCommons CloudMask reference U-Net: 32-64-128 channels and a 256 bottleneck, no batch norm."""
     return UNet(in_channels, out_channels, width=32, depth=3, batch_norm=False)
+
+
+@register_model
+def unet_small(in_channels: int = 4, out_channels: int = 1) -> UNet:
+    """A small U-Net (16..128 channels, batch norm) for quick experiments on a CPU."""
+    return UNet(in_channels, out_channels, width=16, depth=3, batch_norm=True)

@@ -248,6 +248,15 @@ def write_training_manifest(
     )
 
 
+def normalization_range(prepared: dict[str, Any], normalization: str) -> tuple[list[float], list[float]]:
+    """Per-band raw values that map to 0 and 1, from a patch manifest and the normalisation's name."""
+    if normalization == "percentile":
+        return prepared["percentiles"]["low"], prepared["percentiles"]["high"]
+    if normalization == "cloudmask":  # the benchmark's refs - 0.5 and (bts - 270) / 22, unclipped
+        return list(NORM_LOW), list(NORM_HIGH)
+    return [0.0] * len(prepared["bands"]), [prepared["value_max"]] * len(prepared["bands"])  # fixed: dtype range
+
+
 def fit_segmenter(
     prepared_dir: Path,
     out_dir: Path,
@@ -283,12 +292,7 @@ def fit_segmenter(
     """
     pl.seed_everything(seed, workers=True, verbose=False)
     prepared = read_manifest(Path(prepared_dir), PATCH_STAGE)
-    if normalization == "percentile":
-        low, high = prepared["percentiles"]["low"], prepared["percentiles"]["high"]
-    elif normalization == "cloudmask":  # the benchmark's refs - 0.5 and (bts - 270) / 22, unclipped
-        low, high = list(NORM_LOW), list(NORM_HIGH)
-    else:  # fixed: the full range of the stored dtype
-        low, high = [0.0] * len(prepared["bands"]), [prepared["value_max"]] * len(prepared["bands"])
+    low, high = normalization_range(prepared, normalization)
     module = CloudSegmenter(
         arch=arch,
         band_names=prepared["bands"],

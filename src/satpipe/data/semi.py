@@ -1,0 +1,109 @@
+"""Labelled subsets and paired labelled/unlabelled loaders for semi-supervised segmentation.
+
+The labelled subset is a fraction of the prepared training patches, drawn by patch or by whole scene
+with a seed; the rest of the training patches form the unlabelled pool, their labels hidden from the
+loss (kept only to measure pseudo-labels). Both arms of an experiment draw the same subset and take the
+same number of steps per epoch: one per unlabelled batch, the labelled patches cycled to match.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pytorch_lightning.utilities import CombinedLoader
+from torch.utils.data import Dataset, RandomSampler, Subset
+
+from satpipe.data.loaders import make_loader
+from satpipe.data.segmentation import PatchDataModule, PatchDataset
+from satpipe.errors import ConfigError
+
+
+def parse_fraction(text: str) -> float:
+    """``"1/16"`` or ``"0.0625"`` as a float in (0, 1).
+
+    Raises:
+        ConfigError: If it is neither, or outside (0, 1).
+    """
+    try:
+        num, _, den = text.strip().partition("/")
+        value = float(num) / float(den) if den else float(num)
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(f"labelled fraction {text!r} is not a number or a ratio like 1/16") from None
+    if not 0 < value < 1:
+        raise ConfigError(f"labelled fraction {text!r} must be between 0 and 1")
+    return value
+
+
+def labelled_indices(scenes: dict[str, int], fraction: float, split_by: str, seed: int) -> np.ndarray:
+    """Indices of the labelled training patches, sorted.
+
+    Args:
+        scenes: Patches per training scene, in the order the patches are stored.
+        fraction: Share of the patches to label (at least one patch, or one scene).
+        split_by: ``"patch"`` draws patches; ``"scene"`` draws whole scenes until the share is reached.
+        seed: Random seed of the draw.
+    """
+    total = sum(scenes.values())
+    rng = np.random.default_rng(seed)
+    if split_by == "patch":
+        return np.sort(rng.permutation(total)[: max(1, round(total * fraction))])
+    starts = np.cumsum([0, *scenes.values()])
+    chosen: list[np.ndarray] = []
+    for i in rng.permutation(len(scenes)):
+        if chosen and sum(map(len, chosen)) >= total * fraction:
+            break
+        chosen.append(np.arange(starts[i], starts[i + 1]))
+    return np.sort(np.concatenate(chosen))
+
+
+class UnlabelledPatches(Dataset[dict[str, Any]]):
+    """Patches as unlabelled samples: ``image``, ``valid`` (1 where the pixel has data) and the hidden ``mask``."""
+
+    def __init__(self, patches: Dataset[dict[str, Any]]) -> None:
+        self.patches = patches
+
+    def __len__(self) -> int:
+        return len(self.patches)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = self.patches[index]
+        return {**sample, "valid": (sample["image"] != 0).any(dim=0).to(torch.uint8)}
+
+
+class SemiDataModule(PatchDataModule):
+    """Train batches ``{"labelled": ..., "unlabelled": ...}`` (the latter only with ``unlabelled``); val as usual."""
+
+    def __init__(
+        self,
+        prepared_dir: Path,
+        batch_size: int,
+        *,
+        fraction: float,
+        split_by: str,
+        split_seed: int,
+        unlabelled: bool,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__(prepared_dir, batch_size=batch_size, num_workers=num_workers)
+        scenes = self.manifest["scenes"]["train"]
+        self.labelled = labelled_indices(scenes, fraction, split_by, split_seed)
+        self.pool = np.setdiff1d(np.arange(sum(scenes.values())), self.labelled)
+        self.use_unlabelled = unlabelled
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """One step per unlabelled batch, for both arms."""
+        return max(1, len(self.pool) // self.batch_size)
+
+    def train_dataloader(self) -> Any:
+        patches = PatchDataset(self.prepared_dir, "train")
+        labelled = Subset(patches, self.labelled.tolist())
+        cycled = RandomSampler(labelled, num_samples=self.steps_per_epoch * self.batch_size)
+        loaders = {"labelled": make_loader(labelled, self.batch_size, self.num_workers, train=True, sampler=cycled)}
+        if self.use_unlabelled:
+            pool = UnlabelledPatches(Subset(patches, self.pool.tolist()))
+            loaders["unlabelled"] = make_loader(pool, self.batch_size, self.num_workers, train=True)
+        return CombinedLoader(loaders, mode="min_size")
