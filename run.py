@@ -5,6 +5,7 @@ uv run run.py eurosat                           # EuroSAT RGB from its public ar
 uv run run.py eurosat --data-dir ~/data/EuroSAT # a local copy instead of downloading
 uv run run.py quickstart --set training.phase2_lr=1e-3
 uv run run.py cloudmask --seeds 5               # MLCommons CloudMask on synthetic scenes, five seeds
+uv run run.py clouds --sweep training.lr=3e-4,1e-3 --sweep model.arch=satunet,unet_small   # a cached grid sweep
 uv run run.py eurosat --remote                  # submit to the cluster in .flyte/config.yaml
 """
 
@@ -99,6 +100,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--data-dir", type=Path, help="use a local copy of the dataset (sets data.source=local)")
     parser.add_argument("--seeds", type=int, metavar="N", help="repeat training over N seeds (CloudMask presets)")
+    parser.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="KEY=VALUES",
+        help="sweep a setting: key=v1,v2,... or, with --sweep-mode random, key=log:low:high (repeatable)",
+    )
+    parser.add_argument("--sweep-mode", choices=("grid", "random"), default="grid", help="grid (default) or random")
+    parser.add_argument("--trials", type=int, default=10, help="trials of a random sweep (default 10)")
+    parser.add_argument("--sweep-seed", type=int, default=0, help="seed of a random sweep's draws")
+    parser.add_argument(
+        "--parallel", type=int, metavar="N", help="trials at once (default: 1 locally, all on a cluster)"
+    )
     parser.add_argument("--remote", action="store_true", help="submit to the cluster in .flyte/config.yaml")
     parser.add_argument("--no-cache", action="store_true", help="execute every stage even if a cached result exists")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
@@ -123,6 +137,21 @@ def resolve(args: argparse.Namespace) -> tuple[Any, Path | None]:
     return cfg, data_dir
 
 
+def sweep_trials(args: argparse.Namespace, data_dir: Path | None) -> tuple[list[str], list[list[str]]]:
+    """The sweep's shared overrides and each trial's, every trial's config validated; empty without --sweep."""
+    if not args.sweep:
+        return [], []
+    from satpipe.sweep import expand
+
+    if args.parallel is not None and args.parallel < 1:
+        raise config.ConfigError(f"--parallel must be >= 1, got {args.parallel}")
+    base = [*args.set, *(["data.source=local"] if data_dir else [])]
+    trials = expand(args.sweep, args.sweep_mode, args.trials, args.sweep_seed)
+    for trial in trials:
+        config.build_config(args.preset, [*base, *trial])
+    return base, trials
+
+
 def preflight(cfg: Any, remote: bool) -> None:
     """Checks that would otherwise fail only after earlier stages ran."""
     if remote and not FLYTE_CONFIG.exists():
@@ -141,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         cfg, data_dir = resolve(args)
+        base, trials = sweep_trials(args, data_dir)
         if args.print_config:
             print(config.json.dumps(config.to_dict(cfg), indent=2))
             return 0
@@ -165,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         "project": cfg.tracking.project,
         "entity": cfg.tracking.entity,
         "mode": wandb_mode,
-        "group": cfg.name,
-        "tags": [cfg.name],
+        "group": f"{cfg.name}-sweep-{_digest(base, trials)}" if trials else cfg.name,
+        "tags": [cfg.name, *(["sweep"] if trials else [])],
     }
     if args.remote:
         flyte.init_from_config(FLYTE_CONFIG, root_dir=PROJECT_ROOT)
@@ -184,7 +214,14 @@ def main(argv: list[str] | None = None) -> int:
         disable_run_cache=args.no_cache,
     )
     try:
-        run = runner.run(FAMILIES[type(cfg)].load(), cfg, data_dir=data, data_digest=digest)
+        if trials:
+            from workflows.sweep import sweep_pipeline
+
+            run = runner.run(
+                sweep_pipeline, args.preset, base, trials, data_dir=data, data_digest=digest, parallel=args.parallel
+            )
+        else:
+            run = runner.run(FAMILIES[type(cfg)].load(), cfg, data_dir=data, data_digest=digest)
         if args.remote:
             print(f"submitted: {run.url}")
             return 0
@@ -194,15 +231,30 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print_summary(cfg, result, time.monotonic() - started, local_data=data_dir is not None)
+    seconds = time.monotonic() - started
+    if trials:
+        print_sweep_summary(cfg, args.preset, base, result, seconds, local_data=data_dir is not None)
+    else:
+        print_summary(cfg, result, seconds, local_data=data_dir is not None)
     return 0
 
 
-def _made_by(out: Any) -> str | None:
+def _digest(*parts: Any) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:8]
+
+
+def _status(out: Any, run: str) -> str:
+    """``executed`` by this run, ``cached (from run ...)`` or ``input`` (a folder no stage wrote)."""
     from satpipe.artifacts import read_manifest
 
     manifest = Path(out.path) / "manifest.json"
-    return read_manifest(Path(out.path)).get("run") if manifest.exists() else None
+    made_by = read_manifest(Path(out.path)).get("run") if manifest.exists() else None
+    if made_by is None:
+        return "input"
+    return "executed" if made_by == run else f"cached (from run {made_by})"
 
 
 def print_summary(cfg: Any, result: Any, seconds: float, local_data: bool) -> None:
@@ -212,10 +264,7 @@ def print_summary(cfg: Any, result: Any, seconds: float, local_data: bool) -> No
     print(f"\nrun {result.run} ({cfg.name}) finished in {seconds:.1f} s")
 
     def status(out: Any) -> str:
-        made_by = _made_by(out)
-        if made_by is None:
-            return "input"
-        return "executed" if made_by == result.run else f"cached (from run {made_by})"
+        return _status(out, result.run)
 
     seeds = [read_manifest(Path(t.path)).get("seed") for t in result.trained]
     for stage, out in (("data", result.raw), ("prepare", result.prepared), ("train", result.trained),
@@ -246,6 +295,30 @@ def print_summary(cfg: Any, result: Any, seconds: float, local_data: bool) -> No
         if wandb := train.get("wandb"):
             where = wandb["url"] or f"{wandb['dir']}  ({wandb['mode']}; `wandb sync` uploads it)"
             print(f"W&B run:     {where}")
+
+
+def print_sweep_summary(cfg: Any, preset: str, base: list[str], result: Any, seconds: float, local_data: bool) -> None:
+    """Data stages, each trial's status and objective, the report, and the command of the best trial."""
+    from satpipe.artifacts import read_manifest
+    from satpipe.sweep import command
+
+    print(f"\nrun {result.run} ({cfg.name} sweep, {len(result.trials)} trials) finished in {seconds:.1f} s")
+    for stage, outs in (("data", result.raw), ("prepare", result.prepared)):
+        statuses = ["input"] if stage == "data" and local_data else [_status(o, result.run) for o in outs]
+        print(f"  {stage:<9} {'; '.join(statuses)}")
+    scores = {}
+    for i, trial in enumerate(result.trials, start=1):
+        if trial.status != "ok":
+            print(f"  trial {i:<3} failed: {trial.error}   {' '.join(trial.overrides)}")
+            continue
+        name, value = read_manifest(Path(trial.evaluated.path))["headline"][0]
+        scores[i] = value
+        print(f"  trial {i:<3} {_status(trial.trained, result.run)}   {name} {value:.4f}   {' '.join(trial.overrides)}")
+    print(f"report:      {latest_report(f'{cfg.name}-sweep', Path(result.report.path) / 'report.html')}")
+    if scores:
+        best = max(scores, key=scores.__getitem__)
+        rerun = command(preset, base, result.trials[best - 1].overrides)
+        print(f"best:        trial {best} ({scores[best]:.4f}): {rerun}")
 
 
 def latest_report(name: str, report: Path) -> Path:

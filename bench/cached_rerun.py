@@ -5,6 +5,10 @@ and imports, which a cached run cannot avoid; the pipeline's own time is printed
 
     uv run python bench/cached_rerun.py              # the quickstart preset
     uv run python bench/cached_rerun.py --set training.epochs=2
+    uv run python bench/cached_rerun.py quickstart --sweep training.phase2_lr=1e-3,3e-3 \
+        --sweep training.label_smoothing=0.0,0.1  # a four-trial sweep: every trial cached the second time
+
+Any other run.py option (--sweep, --seeds, ...) passes through.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("preset", nargs="?", default="quickstart")
     parser.add_argument("--set", action="append", default=[])
-    args = parser.parse_args()
-    cli = [args.preset, *[f"--set={s}" for s in args.set]]
+    args, passthrough = parser.parse_known_args()
+    cli = [args.preset, *[f"--set={s}" for s in args.set], *passthrough]
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "home").mkdir()
         first_wall, first_pipeline, _ = timed_run(Path(tmp), cli)

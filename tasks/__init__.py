@@ -10,6 +10,7 @@ it runs.
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,9 @@ def stage_dir(stage: str) -> Path:
 
 def output_dir(path: Path) -> Dir:
     """Wrap a finished stage folder; downstream caches then key on its content, not its path."""
+    # Flyte names its scratch folders with Python's `random`, which training seeds: two trials with the
+    # same seed would ask for the same folder. Fresh entropy keeps the names unique.
+    random.seed()
     return Dir.from_local_sync(str(path), dir_cache_key=dir_digest(path))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,23 @@ async def _publish(html: str, config: Any, **inputs: Any) -> Dir:
     """Log the page to the Union report panel and keep it, with the resolved config, as the stage output."""
     await flyte.report.log.aio(html, do_flush=True)
     out = stage_dir("report")
+    settings = config if isinstance(config, dict) else asdict(config)
     with atomic_dir(out) as tmp:
         (tmp / REPORT_FILE).write_text(html)
-        (tmp / "config.json").write_text(json.dumps(asdict(config), indent=2, sort_keys=True) + "\n")
-        write_manifest(tmp, "report", file=REPORT_FILE, config=asdict(config), **provenance(**inputs))
+        (tmp / "config.json").write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+        write_manifest(tmp, "report", file=REPORT_FILE, config=settings, **provenance(**inputs))
     return output_dir(out)
+
+
+@dataclass
+class SweepTrial:
+    """One trial of a sweep: its overrides, and its training and evaluation outputs or why it failed."""
+
+    overrides: list[str]
+    status: str  # ok | failed
+    error: str = ""
+    trained: Dir | None = None
+    evaluated: Dir | None = None
 
 
 @report_env.task(report=True, cache=_CACHE)
@@ -65,3 +77,18 @@ async def report_cloudmask(trained: list[Dir], evaluated: list[Dir], config: Clo
     eval_dirs = [Path(await e.download()) for e in evaluated]
     html = cloudmask_report(train_dirs, eval_dirs, asdict(config), title)
     return await _publish(html, config, trained=[t.hash for t in trained], evaluated=[e.hash for e in evaluated])
+
+
+@report_env.task(report=True, cache=_CACHE)
+async def report_sweep(trials: list[SweepTrial], preset: str, base: list[str]) -> Dir:
+    """Sortable trial table, parallel coordinates, the metric against each setting, the best trial's curves."""
+    from satpipe.reporting.sweep import Trial, sweep_report
+
+    rows = [
+        Trial(t.overrides, t.status, t.error, Path(await t.trained.download()) if t.trained else None,
+              Path(await t.evaluated.download()) if t.evaluated else None)
+        for t in trials
+    ]  # fmt: skip
+    sweep = {"preset": preset, "base": base, "trials": [t.overrides for t in trials]}
+    html = sweep_report(rows, preset, base, f"satpipe {preset}: sweep of {len(trials)} trials", sweep)
+    return await _publish(html, sweep, trials=[[t.status, t.trained and t.trained.hash] for t in trials])

@@ -19,7 +19,7 @@ import sys, flyte
 from pathlib import Path
 from google.protobuf import text_format
 flyte.init_from_config(sys.argv[1], root_dir=Path(sys.argv[2]), image_builder="local")
-import workflows.segmentation, workflows.cloudmask  # register their pipelines on the same environment
+import workflows.segmentation, workflows.cloudmask, workflows.sweep  # their pipelines share the environment
 from workflows.classification import pipeline_env
 for env in flyte.deploy(pipeline_env, dry_run=True)[0].envs.values():
     for task in env.deployed_entities:
@@ -78,6 +78,7 @@ def test_every_stage_is_deployed(specs: dict[str, str]) -> None:
         "satpipe-report.report_classification", "satpipe-report.report_segmentation",
         "satpipe-pipeline.cloudmask_pipeline", "satpipe-data.synthesize_cloudmask", "satpipe-data.download_cloudmask",
         "satpipe-data.prepare_cloudmask_patches", "satpipe-train.evaluate_cloudmask", "satpipe-report.report_cloudmask",
+        "satpipe-pipeline.sweep_pipeline", "satpipe-report.report_sweep",
     }  # fmt: skip
 
 

@@ -32,15 +32,17 @@ class PipelineResult:
     report: Dir
 
 
-async def fan_out(work: Callable[[T], Awaitable[R]], items: Iterable[T], remote_limit: int | None = None) -> list[R]:
-    """``work`` on every item concurrently, in order of ``items``; at most ``remote_limit`` at once on a cluster.
+async def fan_out(work: Callable[[T], Awaitable[R]], items: Iterable[T], limit: int | None = None) -> list[R]:
+    """``work`` on every item concurrently, results in the order of ``items``, at most ``limit`` at once.
 
-    Locally the branches run one after another: they share one machine's accelerator or cores, and
-    training in parallel threads would share the process's random number generators, so a seed
-    would no longer reproduce its run.
+    Without a limit, branches run all at once on a cluster (each task in its own pod) and one after
+    another locally: there they share one machine's accelerator or cores, and training in parallel
+    threads would share the process's random number generators, so a seed would no longer reproduce
+    its run. An explicit limit applies in both places.
     """
     ctx = flyte.ctx()
-    limit = 1 if ctx is None or ctx.mode == "local" else remote_limit
+    if limit is None and (ctx is None or ctx.mode == "local"):
+        limit = 1
     gate = asyncio.Semaphore(limit) if limit else None
 
     async def guarded(item: T) -> R:

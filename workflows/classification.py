@@ -19,11 +19,10 @@ from tasks.train import logged_on, train_classifier
 from workflows import PipelineResult, local_data
 
 
-@pipeline_env.task
-async def classification_pipeline(
-    cfg: ClassificationConfig, data_dir: Dir | None = None, data_digest: str | None = None
-) -> PipelineResult:
-    """Run the classification pipeline for one config; ``data_dir`` is the local copy for source=local."""
+async def classification_data(
+    cfg: ClassificationConfig, data_dir: Dir | None, data_digest: str | None
+) -> tuple[Dir, Dir]:
+    """Stages 1 and 2: the chips (downloaded, generated or the user's), split and packed."""
     d = cfg.data
     # -- Stage 1: data (CPU, cached) -------------------------------------------------------------------
     if d.source == "local":
@@ -35,15 +34,26 @@ async def classification_pipeline(
 
     # -- Stage 2: prepare (CPU, cached) ----------------------------------------------------------------
     prepared = await prepare_eurosat.aio(raw, d.bands, d.train_fraction, d.val_fraction, d.split_seed, d.max_per_class)
+    return raw, prepared
 
+
+async def classification_trial(cfg: ClassificationConfig, raw: Dir, prepared: Dir) -> tuple[Dir, Dir]:
+    """Stages 3 and 4: two-phase fine-tuning and test-split metrics for one config."""
     # -- Stage 3: train (GPU, cached) ------------------------------------------------------------------
     gpu = train_resources(cfg.resources.gpu, cfg.resources.cpu, cfg.resources.memory)
     trained = await logged_on(train_classifier, gpu).aio(prepared, cfg.model, cfg.training)
 
     # -- Stage 4: evaluate (GPU, cached) ---------------------------------------------------------------
-    evaluated = await evaluate_classifier.override(resources=gpu).aio(prepared, trained)
+    return trained, await evaluate_classifier.override(resources=gpu).aio(prepared, trained)
 
+
+@pipeline_env.task
+async def classification_pipeline(
+    cfg: ClassificationConfig, data_dir: Dir | None = None, data_digest: str | None = None
+) -> PipelineResult:
+    """Run the classification pipeline for one config; ``data_dir`` is the local copy for source=local."""
+    raw, prepared = await classification_data(cfg, data_dir, data_digest)
+    trained, evaluated = await classification_trial(cfg, raw, prepared)
     # -- Stage 5: report (CPU, cached) -----------------------------------------------------------------
     report = await report_classification.aio(trained, evaluated, cfg)
-
     return PipelineResult(flyte.ctx().action.run_name, raw, prepared, [trained], [evaluated], report)

@@ -22,11 +22,8 @@ from tasks.train import logged_on, train_segmenter
 from workflows import PipelineResult, fan_out, local_data
 
 
-@pipeline_env.task
-async def cloudmask_pipeline(
-    cfg: CloudMaskConfig, data_dir: Dir | None = None, data_digest: str | None = None
-) -> PipelineResult:
-    """Run the CloudMask benchmark for ``cfg.seeds`` seeds; ``data_dir`` holds one-day/ and ssts/ for source=local."""
+async def cloudmask_data(cfg: CloudMaskConfig, data_dir: Dir | None, data_digest: str | None) -> tuple[Dir, Dir]:
+    """Stages 1 and 2: the SLSTR files (downloaded, generated or the user's) and the reference's patches."""
     d = cfg.data
     # -- Stage 1: scenes (CPU, cached) -----------------------------------------------------------------
     if d.source == "local":
@@ -37,22 +34,32 @@ async def cloudmask_pipeline(
         raw = await download_cloudmask.aio(d.max_files)
 
     # -- Stage 2: the reference's patches (CPU, cached) ------------------------------------------------
-    prepared = await prepare_cloudmask_patches.aio(raw, d.val_fraction, d.split_seed, d.max_files)
+    return raw, await prepare_cloudmask_patches.aio(raw, d.val_fraction, d.split_seed, d.max_files)
+
+
+async def cloudmask_trial(cfg: CloudMaskConfig, raw: Dir, prepared: Dir) -> tuple[Dir, Dir]:
+    """Stages 3 and 4 for the seed ``cfg.training.seed``: training, then both geometries on the test files."""
+    gpu = train_resources(cfg.resources.gpu, cfg.resources.cpu, cfg.resources.memory)
+    trained = await logged_on(train_segmenter, gpu).aio(prepared, cfg.model, cfg.training)
+    return trained, await evaluate_cloudmask.override(resources=gpu).aio(raw, prepared, trained, cfg.evaluation)
+
+
+@pipeline_env.task
+async def cloudmask_pipeline(
+    cfg: CloudMaskConfig, data_dir: Dir | None = None, data_digest: str | None = None
+) -> PipelineResult:
+    """Run the CloudMask benchmark for ``cfg.seeds`` seeds; ``data_dir`` holds one-day/ and ssts/ for source=local."""
+    raw, prepared = await cloudmask_data(cfg, data_dir, data_digest)
 
     # -- Stages 3 and 4: train and evaluate each seed (GPU, cached per seed) ---------------------------
-    gpu = train_resources(cfg.resources.gpu, cfg.resources.cpu, cfg.resources.memory)
-    train, evaluate = logged_on(train_segmenter, gpu), evaluate_cloudmask.override(resources=gpu)
-
-    async def one_seed(seed: int) -> tuple[Dir, Dir]:
-        trained = await train.aio(prepared, cfg.model, replace(cfg.training, seed=seed))
-        return trained, await evaluate.aio(raw, prepared, trained, cfg.evaluation)
+    def with_seed(seed: int) -> CloudMaskConfig:
+        return replace(cfg, training=replace(cfg.training, seed=seed))
 
     seeds = [cfg.training.seed + i for i in range(cfg.seeds)]
     with flyte.group("seeds"):
-        runs = await fan_out(one_seed, seeds)
+        runs = await fan_out(lambda seed: cloudmask_trial(with_seed(seed), raw, prepared), seeds)
     trained, evaluated = [t for t, _ in runs], [e for _, e in runs]
 
     # -- Stage 5: report over the seeds (CPU, cached) --------------------------------------------------
     report = await report_cloudmask.aio(trained, evaluated, cfg)
-
     return PipelineResult(flyte.ctx().action.run_name, raw, prepared, trained, evaluated, report)

@@ -19,11 +19,8 @@ from tasks.train import logged_on, train_segmenter
 from workflows import PipelineResult, local_data
 
 
-@pipeline_env.task
-async def segmentation_pipeline(
-    cfg: SegmentationConfig, data_dir: Dir | None = None, data_digest: str | None = None
-) -> PipelineResult:
-    """Run the cloud segmentation pipeline; ``data_dir`` is a 38-Cloud-layout folder for source=local."""
+async def segmentation_data(cfg: SegmentationConfig, data_dir: Dir | None, data_digest: str | None) -> tuple[Dir, Dir]:
+    """Stages 1 and 2: the scenes (generated or the user's 38-Cloud folder) and their training patches."""
     d = cfg.data
     # -- Stage 1: scenes (CPU, cached) -----------------------------------------------------------------
     if d.source == "local":
@@ -37,15 +34,26 @@ async def segmentation_pipeline(
     prepared = await prepare_cloud_patches.aio(
         raw, d.patch_size, d.overlap, d.min_valid_fraction, d.val_fraction, d.split_seed
     )
+    return raw, prepared
 
+
+async def segmentation_trial(cfg: SegmentationConfig, raw: Dir, prepared: Dir) -> tuple[Dir, Dir]:
+    """Stages 3 and 4: training and the full-scene evaluation for one config."""
     # -- Stage 3: train (GPU, cached) ------------------------------------------------------------------
     gpu = train_resources(cfg.resources.gpu, cfg.resources.cpu, cfg.resources.memory)
     trained = await logged_on(train_segmenter, gpu).aio(prepared, cfg.model, cfg.training)
 
     # -- Stage 4: full-scene evaluation (GPU, cached) --------------------------------------------------
-    evaluated = await evaluate_segmenter.override(resources=gpu).aio(raw, prepared, trained, cfg.evaluation)
+    return trained, await evaluate_segmenter.override(resources=gpu).aio(raw, prepared, trained, cfg.evaluation)
 
+
+@pipeline_env.task
+async def segmentation_pipeline(
+    cfg: SegmentationConfig, data_dir: Dir | None = None, data_digest: str | None = None
+) -> PipelineResult:
+    """Run the cloud segmentation pipeline; ``data_dir`` is a 38-Cloud-layout folder for source=local."""
+    raw, prepared = await segmentation_data(cfg, data_dir, data_digest)
+    trained, evaluated = await segmentation_trial(cfg, raw, prepared)
     # -- Stage 5: report (CPU, cached) -----------------------------------------------------------------
     report = await report_segmentation.aio(trained, evaluated, cfg)
-
     return PipelineResult(flyte.ctx().action.run_name, raw, prepared, [trained], [evaluated], report)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -224,7 +225,9 @@ def train_and_record(
             wandb_run=wandb_run,
             progress=progress,
         )
+        start = time.perf_counter()
         trainer.fit(module, datamodule=datamodule)
+        manifest_fields["fit_seconds"] = round(time.perf_counter() - start, 2)
         return write_training_manifest(tmp, trainer, checkpoint, module.monitor, wandb_run, **manifest_fields)
 
 
