@@ -220,6 +220,36 @@ class CloudMaskConfig:
     resources: ResourcesConfig = field(default_factory=lambda: ResourcesConfig(gpu="A100:1", memory="64Gi"))
 
 
+# -- semi-supervised segmentation ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SemiSupervisedConfig:
+    """The labelled subset both arms share and how the semi-supervised arm uses the rest."""
+
+    fractions: str = "1/16"  # labelled shares of the training patches, comma separated: 1/16,1/8,1/4
+    split_by: str = "patch"  # patch | scene (label whole scenes, as annotation campaigns do)
+    split_seed: int = 0  # which patches or scenes are labelled
+    method: str = "fixmatch"  # fixmatch | unimatch (two strong views and feature perturbation)
+    threshold: float = 0.95  # pseudo-labels count where max(p, 1 - p) reaches this
+    ema_decay: float | None = None  # pseudo-labels from an EMA teacher with this decay; None: the model itself
+
+
+@dataclass(frozen=True)
+class SemiConfig:
+    """Supervised-only against semi-supervised training on the same labelled subset, over seeds."""
+
+    name: str = "semi"
+    seeds: int = 3  # each arm trains with seeds training.seed, training.seed + 1, ...
+    data: CloudDataConfig = field(default_factory=CloudDataConfig)
+    model: SegmentationModelConfig = field(default_factory=SegmentationModelConfig)
+    training: SegmentationTrainingConfig = field(default_factory=SegmentationTrainingConfig)
+    semi: SemiSupervisedConfig = field(default_factory=SemiSupervisedConfig)
+    evaluation: CloudEvaluationConfig = field(default_factory=lambda: CloudEvaluationConfig(cross_dataset=False))
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+
+
 # -- presets -------------------------------------------------------------------------------------------
 
 
@@ -288,6 +318,25 @@ PRESETS: dict[str, Preset] = {
             "training.batch_size": 8,
             "training.num_workers": 0,
             "training.early_stopping_patience": None,
+            "evaluation.batch_size": 4,
+        },
+    ),
+    "semi": Preset(
+        SemiConfig,
+        "offline semi-supervised vs supervised-only on synthetic cloudy scenes with 1/16 of the labels",
+        {
+            "data.source": "synthetic",
+            "data.synthetic_train_scenes": 8,
+            "data.synthetic_size": 512,
+            "data.patch_size": 64,  # small patches and a small U-Net: six trainings fit in minutes on a CPU
+            "model.arch": "unet_small",
+            "training.epochs": 15,
+            "training.lr": 1e-3,
+            "training.weight_decay": 1e-4,
+            "training.batch_size": 8,
+            "training.num_workers": 0,
+            "training.early_stopping_patience": None,
+            "evaluation.window": 256,
             "evaluation.batch_size": 4,
         },
     ),
@@ -412,6 +461,9 @@ def validate(cfg: Any) -> None:
         _validate_segmentation(cfg)
     elif isinstance(cfg, CloudMaskConfig):
         _validate_cloudmask(cfg)
+    elif isinstance(cfg, SemiConfig):
+        _validate_segmentation(cfg)  # type: ignore[arg-type]
+        _validate_semi(cfg)
     else:
         _validate_classification(cfg)
 
@@ -457,6 +509,34 @@ def _validate_cloudmask(cfg: CloudMaskConfig) -> None:
     _require(m.normalization == "cloudmask", "model.normalization", m.normalization, "cloudmask for CloudMask data")
     _validate_segmentation_training(m, cfg.training)
     _validate_blending(e.threshold, e.overlap, 256, e.blend, e.batch_size)
+
+
+def labelled_fractions(semi: SemiSupervisedConfig) -> list[float]:
+    """``semi.fractions`` as numbers: ``"1/16,0.25"`` -> ``[0.0625, 0.25]``.
+
+    Raises:
+        ConfigError: If one is not a number or ratio between 0 and 1.
+    """
+    values = []
+    for text in semi.fractions.split(","):
+        num, _, den = text.strip().partition("/")
+        try:
+            value = float(num) / float(den) if den else float(num)
+        except (ValueError, ZeroDivisionError):
+            value = -1.0
+        _require(0 < value < 1, "semi.fractions", semi.fractions, "shares between 0 and 1 such as 1/16,1/8")
+        values.append(value)
+    return values
+
+
+def _validate_semi(cfg: SemiConfig) -> None:
+    m = cfg.semi
+    _require(1 <= cfg.seeds <= 100, "seeds", cfg.seeds, "between 1 and 100")
+    labelled_fractions(m)
+    _require(m.split_by in ("patch", "scene"), "semi.split_by", m.split_by, "patch or scene")
+    _require(m.method in ("fixmatch", "unimatch"), "semi.method", m.method, "fixmatch or unimatch")
+    _require(0.5 <= m.threshold < 1, "semi.threshold", m.threshold, "in [0.5, 1)")
+    _require(m.ema_decay is None or 0 < m.ema_decay < 1, "semi.ema_decay", m.ema_decay, "None or in (0, 1)")
 
 
 def _validate_segmentation(cfg: SegmentationConfig) -> None:

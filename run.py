@@ -79,6 +79,7 @@ FAMILIES = {
     config.ClassificationConfig: Family("workflows.classification", "classification_pipeline", _check_eurosat),
     config.SegmentationConfig: Family("workflows.segmentation", "segmentation_pipeline", _check_38cloud),
     config.CloudMaskConfig: Family("workflows.cloudmask", "cloudmask_pipeline", _check_cloudmask),
+    config.SemiConfig: Family("workflows.semi", "semi_pipeline", _check_38cloud),
 }
 
 
@@ -257,41 +258,57 @@ def _status(out: Any, run: str) -> str:
     return "executed" if made_by == run else f"cached (from run {made_by})"
 
 
+def _arm(train: dict[str, Any]) -> str:
+    """Which arm of an experiment a training run belongs to ("" outside the semi-supervised experiment)."""
+    from fractions import Fraction
+
+    return f"{train['method']} {Fraction(train['fraction']).limit_denominator(1000)}" if "method" in train else ""
+
+
 def print_summary(cfg: Any, result: Any, seconds: float, local_data: bool) -> None:
     """Which stages ran or came from the cache, the test metrics, and where everything is."""
     from satpipe.artifacts import read_manifest
+    from satpipe.comparison import gain_over, mean_and_spread
 
     print(f"\nrun {result.run} ({cfg.name}) finished in {seconds:.1f} s")
-
-    def status(out: Any) -> str:
-        return _status(out, result.run)
-
-    seeds = [read_manifest(Path(t.path)).get("seed") for t in result.trained]
+    trains = [read_manifest(Path(t.path)) for t in result.trained]
+    labels = [f"{_arm(t)} seed {t.get('seed')}".strip() for t in trains]
     for stage, out in (("data", result.raw), ("prepare", result.prepared), ("train", result.trained),
                        ("evaluate", result.evaluated), ("report", result.report)):  # fmt: skip
         if stage == "data" and local_data:
             line = "input"
         elif isinstance(out, list) and len(out) > 1:
-            line = "; ".join(f"seed {seed} {status(o)}" for seed, o in zip(seeds, out, strict=True))
+            line = "; ".join(f"{label} {_status(o, result.run)}" for label, o in zip(labels, out, strict=True))
         else:
-            line = status(out[0] if isinstance(out, list) else out)
+            line = _status(out[0] if isinstance(out, list) else out, result.run)
         print(f"  {stage:<9} {line}")
-    headlines = [read_manifest(Path(e.path))["headline"] for e in result.evaluated]
     print()
-    if len(headlines) == 1:
-        print("   ".join(f"{name} {value:.4f}" for name, value in headlines[0]))
-    else:
-        import statistics
-
+    arms: dict[str, list[list[Any]]] = {}
+    for train, evaluated in zip(trains, result.evaluated, strict=True):
+        arms.setdefault(_arm(train), []).append(read_manifest(Path(evaluated.path))["headline"])
+    for arm, headlines in arms.items():
+        prefix = f"{arm}: " if arm else ""
+        if len(headlines) == 1:
+            print(prefix + "   ".join(f"{name} {value:.4f}" for name, value in headlines[0]))
+            continue
         for i, (name, _) in enumerate(headlines[0]):
-            values = [h[i][1] for h in headlines]
-            print(f"{name} {statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} over {len(values)} seeds")
+            mean, spread = mean_and_spread([h[i][1] for h in headlines])
+            print(f"{prefix}{name} {mean:.4f} ± {spread:.4f} over {len(headlines)} seeds")
+    for arm, headlines in arms.items():  # the semi-supervised experiment: each method against supervised-only
+        method, _, share = arm.partition(" ")
+        if method and method != "supervised" and (base := arms.get(f"supervised {share}")):
+            name = headlines[0][0][0]
+            g = gain_over([h[0][1] for h in base], [h[0][1] for h in headlines])
+            beats = "beats" if g["beats_spread"] else "does not beat"
+            print(
+                f"{arm} vs supervised: {name} gain {g['gain']:+.4f}, which {beats} the seed spread ({g['spread']:.4f})"
+            )
     report = latest_report(cfg.name, Path(result.report.path) / "report.html")
     print(f"report:      {report}")
-    for seed, trained in zip(seeds, result.trained, strict=True):
-        train = read_manifest(Path(trained.path))
-        label = "checkpoint:" if len(seeds) == 1 else f"seed {seed}:"
-        print(f"{label:<12} {Path(trained.path) / train['best_checkpoint']}")
+    for label, trained, train in zip(labels, result.trained, trains, strict=True):
+        print(
+            f"{'checkpoint:' if len(labels) == 1 else label + ':':<12} {Path(trained.path) / train['best_checkpoint']}"
+        )
         if wandb := train.get("wandb"):
             where = wandb["url"] or f"{wandb['dir']}  ({wandb['mode']}; `wandb sync` uploads it)"
             print(f"W&B run:     {where}")

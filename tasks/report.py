@@ -11,7 +11,7 @@ import flyte
 import flyte.report
 from flyte.io import Dir
 
-from config import ClassificationConfig, CloudMaskConfig, SegmentationConfig
+from config import ClassificationConfig, CloudMaskConfig, SegmentationConfig, SemiConfig
 from envs import report_env
 from satpipe.artifacts import atomic_dir, write_manifest
 from tasks import output_dir, provenance, stage_cache, stage_dir
@@ -32,6 +32,18 @@ async def _publish(html: str, config: Any, **inputs: Any) -> Dir:
         (tmp / "config.json").write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
         write_manifest(tmp, "report", file=REPORT_FILE, config=settings, **provenance(**inputs))
     return output_dir(out)
+
+
+@report_env.task(report=True, cache=_CACHE)
+async def report_semi(trained: list[Dir], evaluated: list[Dir], config: SemiConfig) -> Dir:
+    """Held-out Jaccard per arm over seeds, gain against the labelled fraction, curves, pseudo-label quality."""
+    from satpipe.reporting.semi import semi_report
+
+    title = f"satpipe {config.name}: semi-supervised vs supervised-only segmentation"
+    train_dirs = [Path(await t.download()) for t in trained]
+    eval_dirs = [Path(await e.download()) for e in evaluated]
+    html = semi_report(train_dirs, eval_dirs, asdict(config), title)
+    return await _publish(html, config, trained=[t.hash for t in trained], evaluated=[e.hash for e in evaluated])
 
 
 @dataclass

@@ -8,7 +8,13 @@ import flyte
 from flyte.io import Dir
 from flyteplugins.wandb import get_wandb_run, wandb_init
 
-from config import ModelConfig, SegmentationModelConfig, SegmentationTrainingConfig, TrainingConfig
+from config import (
+    ModelConfig,
+    SegmentationModelConfig,
+    SegmentationTrainingConfig,
+    SemiSupervisedConfig,
+    TrainingConfig,
+)
 from envs import train_env
 from tasks import output_dir, provenance, stage_cache, stage_dir
 
@@ -45,6 +51,32 @@ def train_segmenter(prepared: Dir, model: SegmentationModelConfig, training: Seg
         **asdict(training),
         wandb_run=get_wandb_run(),
         provenance=provenance(prepared=prepared.hash, model=asdict(model), training=asdict(training)),
+    )
+    return output_dir(out)
+
+
+@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE))
+def train_semi(
+    prepared: Dir,
+    model: SegmentationModelConfig,
+    training: SegmentationTrainingConfig,
+    semi: SemiSupervisedConfig,
+    arm: str,
+) -> Dir:
+    """Train one arm ("supervised", or the semi-supervised method) on the one labelled share in ``semi.fractions``."""
+    from config import labelled_fractions
+    from satpipe.training.semi import fit_semi
+
+    out = stage_dir("train")
+    (fraction,) = labelled_fractions(semi)
+    settings = {**asdict(model), **asdict(training), **asdict(semi), "method": arm, "fraction": fraction}
+    settings.pop("fractions")
+    fit_semi(
+        prepared.download_sync(),
+        out,
+        **settings,
+        wandb_run=get_wandb_run(),
+        provenance=provenance(prepared=prepared.hash, **settings),
     )
     return output_dir(out)
 

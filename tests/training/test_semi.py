@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from satpipe.data.semi import SemiDataModule, labelled_indices, parse_fraction
+import config
+from satpipe.data.semi import SemiDataModule, labelled_indices
 from satpipe.errors import ConfigError
 from satpipe.evaluation.segmentation import load_segmenter
 from satpipe.training.history import epoch_series, read_metrics_csv
@@ -73,9 +74,9 @@ def test_labelled_subsets_by_patch_and_by_scene() -> None:
     starts = {"a": 0, "b": 10, "c": 30, "d": 60}
     whole = [name for name in scenes if set(range(starts[name], starts[name] + scenes[name])) <= set(by_scene)]
     assert sum(scenes[n] for n in whole) == len(by_scene) >= 0.2 * 64  # whole scenes only, at least the share
-    assert parse_fraction("1/16") == 1 / 16 and parse_fraction("0.25") == 0.25
+    assert config.labelled_fractions(config.SemiSupervisedConfig(fractions="1/16, 0.25")) == [1 / 16, 0.25]
     with pytest.raises(ConfigError, match="between 0 and 1"):
-        parse_fraction("3/2")
+        config.labelled_fractions(config.SemiSupervisedConfig(fractions="3/2"))
 
 
 def test_both_arms_take_the_same_steps_on_the_same_labels(trained_segmenter: dict[str, Path]) -> None:

@@ -18,23 +18,6 @@ from torch.utils.data import Dataset, RandomSampler, Subset
 
 from satpipe.data.loaders import make_loader
 from satpipe.data.segmentation import PatchDataModule, PatchDataset
-from satpipe.errors import ConfigError
-
-
-def parse_fraction(text: str) -> float:
-    """``"1/16"`` or ``"0.0625"`` as a float in (0, 1).
-
-    Raises:
-        ConfigError: If it is neither, or outside (0, 1).
-    """
-    try:
-        num, _, den = text.strip().partition("/")
-        value = float(num) / float(den) if den else float(num)
-    except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"labelled fraction {text!r} is not a number or a ratio like 1/16") from None
-    if not 0 < value < 1:
-        raise ConfigError(f"labelled fraction {text!r} must be between 0 and 1")
-    return value
 
 
 def labelled_indices(scenes: dict[str, int], fraction: float, split_by: str, seed: int) -> np.ndarray:

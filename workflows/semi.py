@@ -1,0 +1,52 @@
+"""Semi-supervised segmentation experiment: one labelled subset, two arms, several seeds, one report.
+
+Scenes and patches come from the cloud segmentation stages (shared and cached). For every labelled
+fraction and seed, the supervised-only arm and the semi-supervised arm train on the same labelled
+patches as parallel branches, each cached on its own, and both are scored by the 38-Cloud full-scene
+protocol on the held-out test scenes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import flyte
+from flyte.io import Dir
+
+from config import SemiConfig, SemiSupervisedConfig
+from envs import pipeline_env, train_resources
+from tasks.evaluate import evaluate_segmenter
+from tasks.report import report_semi
+from tasks.train import logged_on, train_semi
+from workflows import PipelineResult, fan_out
+from workflows.segmentation import segmentation_data
+
+
+@pipeline_env.task
+async def semi_pipeline(cfg: SemiConfig, data_dir: Dir | None = None, data_digest: str | None = None) -> PipelineResult:
+    """Run both arms for every labelled fraction and seed; ``data_dir`` is a 38-Cloud folder for source=local."""
+    raw, prepared = await segmentation_data(cfg, data_dir, data_digest)  # type: ignore[arg-type]
+
+    # -- Stages 3 and 4: every (fraction, seed, arm) branch trains and is evaluated (GPU, cached) -------
+    gpu = train_resources(cfg.resources.gpu, cfg.resources.cpu, cfg.resources.memory)
+    train, evaluate = logged_on(train_semi, gpu), evaluate_segmenter.override(resources=gpu)
+    # A branch sees only its own share, so adding a share to the list leaves the others' caches alone.
+    branches = [
+        (replace(cfg.semi, fractions=share.strip()), cfg.training.seed + i, arm)
+        for share in cfg.semi.fractions.split(",")
+        for i in range(cfg.seeds)
+        for arm in ("supervised", cfg.semi.method)
+    ]
+
+    async def branch(spec: tuple[SemiSupervisedConfig, int, str]) -> tuple[Dir, Dir]:
+        semi, seed, arm = spec
+        trained = await train.aio(prepared, cfg.model, replace(cfg.training, seed=seed), semi, arm)
+        return trained, await evaluate.aio(raw, prepared, trained, cfg.evaluation)
+
+    with flyte.group("arms"):
+        runs = await fan_out(branch, branches)
+    trained, evaluated = [t for t, _ in runs], [e for _, e in runs]
+
+    # -- Stage 5: report (CPU, cached) -----------------------------------------------------------------
+    report = await report_semi.aio(trained, evaluated, cfg)
+    return PipelineResult(flyte.ctx().action.run_name, raw, prepared, trained, evaluated, report)
