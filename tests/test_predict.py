@@ -86,4 +86,4 @@ def test_missing_scene_and_not_a_checkpoint(trained_segmenter, tmp_path: Path, c
     bogus = tmp_path / "bogus.ckpt"
     bogus.write_bytes(b"not a checkpoint")
     scene = write(tmp_path / "s.tif", np.ones((4, 64, 64), np.uint16))
-    assert "not a satpipe segmentation checkpoint" in run_bad(trained_segmenter, tmp_path, capsys, [scene], bogus)
+    assert "not a satpipe checkpoint" in run_bad(trained_segmenter, tmp_path, capsys, [scene], bogus)

@@ -18,12 +18,14 @@ import rasterio
 import torch
 
 from satpipe.errors import DataError, SatpipeError
-from satpipe.evaluation.engine import BLEND_MODES, EngineStats, predict_scene
+from satpipe.evaluation.engine import BLEND_MODES, EngineStats, Predictor, predict_scene
 from satpipe.evaluation.segmentation import model_predictor
 from satpipe.io.rasters import MaskWriter, RasterScene
+from satpipe.training.checkpoints import load_trained
 from satpipe.training.segmentation import CloudSegmenter
 
 GDAL_CACHE_MB = 256
+PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 
 @dataclass
@@ -51,18 +53,43 @@ class _CountingWriter:
         self.cloud += int((prob[valid] > self.writer.threshold).sum())
 
 
-def load_checkpoint(path: Path, device: torch.device) -> CloudSegmenter:
-    """A segmentation checkpoint written by satpipe.
+def load_predictor(path: Path, device: torch.device) -> tuple[Predictor, list[str]]:
+    """Raw windows -> cloud probabilities, and the bands expected, from a checkpoint or an exported ONNX model.
 
     Raises:
-        DataError: If the file is missing or is not such a checkpoint.
+        DataError: If the file is missing, not a satpipe model, or not a segmentation model.
     """
-    if not Path(path).is_file():
-        raise DataError(f"{path}: checkpoint does not exist")
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return onnx_predictor(path)
+    module = load_trained(path, device)
+    if not isinstance(module, CloudSegmenter):
+        raise DataError(f"{path}: a {type(module).__name__}, not a segmentation model")
+    return model_predictor(module, device), list(module.hparams.band_names)
+
+
+def onnx_predictor(path: Path) -> tuple[Predictor, list[str]]:
+    """An exported segmenter run by ONNX Runtime (on the GPU when its CUDA provider is there)."""
+    import onnxruntime as ort
+
+    from satpipe.export import onnx_info
+
+    if not path.is_file():
+        raise DataError(f"{path}: model does not exist")
     try:
-        return CloudSegmenter.load_from_checkpoint(path, map_location=device).eval()
-    except Exception as e:  # any unpickling or key mismatch means: not ours
-        raise DataError(f"{path}: not a satpipe segmentation checkpoint ({type(e).__name__})") from None
+        info = onnx_info(path)
+        session = ort.InferenceSession(
+            str(path), providers=[p for p in PROVIDERS if p in ort.get_available_providers()]
+        )
+    except Exception as e:  # a damaged or foreign file
+        raise DataError(f"{path}: not an ONNX model satpipe exported ({type(e).__name__})") from None
+    if info.get("task") != "cloud segmentation":
+        raise DataError(f"{path}: a {info.get('task', 'unknown')} model, not a segmentation model")
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {"image": x.float().cpu().numpy()})[0]).to(x.device)
+
+    return predict, list(info["bands"])
 
 
 def predict_file(
@@ -88,14 +115,13 @@ def predict_file(
     dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
     # Large batches keep a GPU busy; on a CPU they only cost memory (and small ones run faster there).
     batch_size = batch_size or (16 if dev.type == "cuda" else 2)
-    module = load_checkpoint(checkpoint, dev)
+    predictor, bands = load_predictor(checkpoint, dev)
     prob_out = prob_out or out.with_name(out.stem + ".prob" + out.suffix)
     # GDAL caches raster blocks up to 5% of RAM by default; a fixed cap keeps memory flat whatever the scene.
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), RasterScene(scene_paths) as scene:
-        if scene.count != module.in_channels:
-            bands = ", ".join(module.hparams.band_names)
+        if scene.count != len(bands):
             raise DataError(
-                f"{scene_paths[0]}: {scene.count} band(s), but {checkpoint} expects {module.in_channels} ({bands})"
+                f"{scene_paths[0]}: {scene.count} band(s), but {checkpoint} expects {len(bands)} ({', '.join(bands)})"
             )
         writer = MaskWriter(
             out,
@@ -110,7 +136,7 @@ def predict_file(
         try:
             stats = predict_scene(
                 scene,
-                model_predictor(module, dev),
+                predictor,
                 counter,
                 window=window,
                 overlap=overlap,
@@ -136,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m satpipe.predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("scene", nargs="+", type=Path, help="a multi-band GeoTIFF, or one file per band in model order")
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a satpipe segmentation checkpoint (.ckpt)")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        type=Path,
+        help="a satpipe segmentation checkpoint (.ckpt) or exported model (.onnx)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="the mask to write (GeoTIFF)")
     parser.add_argument("--prob-out", type=Path, help="the probability to write (default: beside --out, .prob.tif)")
     parser.add_argument("--threshold", type=float, default=0.5)

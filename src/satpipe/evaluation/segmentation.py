@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from rich.progress import track
 
-from satpipe.artifacts import atomic_dir, read_manifest, write_manifest
+from satpipe.artifacts import atomic_dir, write_manifest
 from satpipe.data.patches import IGNORE
 from satpipe.data.segmentation import PatchDataset
 from satpipe.errors import DataError
@@ -27,7 +27,6 @@ from satpipe.io.cloud38 import (
     unpad,
 )
 from satpipe.io.rasters import ArraySource, percentile_stretch
-from satpipe.training.fit import TRAIN_STAGE
 from satpipe.training.segmentation import CloudSegmenter
 
 logger = logging.getLogger(__name__)
@@ -41,11 +40,9 @@ SWEEP_THRESHOLDS = [round(t, 3) for t in np.arange(0.02, 0.99, 0.02)]
 
 def load_segmenter(train_dir: Path, map_location: str | torch.device = "cpu") -> CloudSegmenter:
     """The best checkpoint of a training output, in eval mode, as the module class that trained it."""
-    from satpipe.training.semi import SemiSegmenter
+    from satpipe.training.checkpoints import load_trained
 
-    manifest = read_manifest(Path(train_dir), TRAIN_STAGE)
-    module = SemiSegmenter if manifest.get("trainer_module") == "semi" else CloudSegmenter
-    return module.load_from_checkpoint(Path(train_dir) / manifest["best_checkpoint"], map_location=map_location).eval()
+    return load_trained(Path(train_dir), map_location)  # type: ignore[return-value]
 
 
 def model_predictor(module: CloudSegmenter, device: torch.device) -> Predictor:

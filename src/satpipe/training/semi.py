@@ -216,7 +216,6 @@ def fit_semi(
         early_stopping_patience=early_stopping_patience,
         wandb_run=wandb_run,
         progress=progress,
-        trainer_module="semi",
         method=method,
         fraction=fraction,
         split_by=split_by,

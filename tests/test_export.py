@@ -1,0 +1,73 @@
+"""ONNX export of both model kinds: ONNX Runtime against PyTorch, metadata, predict with the exported model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import rasterio
+import torch
+
+from satpipe.export import Probabilities, export_onnx, main, onnx_info
+from satpipe.predict import predict_file
+from satpipe.training.checkpoints import load_trained
+
+
+def run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"image": x.numpy()})[0]
+
+
+@pytest.fixture(scope="module")
+def segmenter_onnx(trained_segmenter: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_onnx(trained_segmenter["train"], tmp_path_factory.mktemp("onnx") / "segmenter.onnx")
+
+
+def test_segmenter_matches_pytorch_at_any_size(segmenter_onnx: Path, trained_segmenter: dict[str, Path]) -> None:
+    module = load_trained(trained_segmenter["train"])
+    x = torch.rand(3, 4, 128, 192) * 30000  # raw Landsat-8 DN, a size the export never saw
+    with torch.no_grad():
+        expected = Probabilities(module).eval()(x).numpy()
+    got = run_onnx(segmenter_onnx, x)
+    assert got.shape == (3, 128, 192) and np.abs(got - expected).max() < 1e-4
+    info = onnx_info(segmenter_onnx)
+    assert info["task"] == "cloud segmentation" and info["bands"] == ["red", "green", "blue", "nir"]
+    assert json.loads(segmenter_onnx.with_suffix(".json").read_text()) == info
+
+
+def test_classifier_matches_pytorch(trained_run: dict[str, Path], tmp_path: Path) -> None:
+    assert main([str(trained_run["train"]), "--out", str(tmp_path / "classifier.onnx")]) == 0
+    module = load_trained(trained_run["train"])
+    x = torch.rand(4, 3, 64, 64) * 255  # raw 8-bit RGB chips
+    with torch.no_grad():
+        expected = Probabilities(module).eval()(x).numpy()
+    got = run_onnx(tmp_path / "classifier.onnx", x)
+    assert got.shape == (4, 10) and np.abs(got - expected).max() < 1e-4 and np.allclose(got.sum(1), 1, atol=1e-5)
+    info = onnx_info(tmp_path / "classifier.onnx")
+    assert info["task"] == "classification" and len(info["classes"]) == 10 and info["value_scale"] == 255
+
+
+def test_predict_with_the_exported_model_writes_the_same_mask(segmenter_onnx, trained_segmenter, tmp_path) -> None:
+    scene = next((trained_segmenter["raw"] / "scenes").glob("LC08_*_T1.TIF"))
+    kwargs = {"window": 256, "overlap": 32, "progress": False}
+    torch_run = predict_file([scene], next((trained_segmenter["train"] / "checkpoints").glob("epoch*.ckpt")),
+                             tmp_path / "torch.tif", **kwargs)  # fmt: skip
+    onnx_run = predict_file([scene], segmenter_onnx, tmp_path / "onnx.tif", **kwargs)
+    with rasterio.open(torch_run.probability) as a, rasterio.open(onnx_run.probability) as b:
+        pa, pb = a.read(1), b.read(1)
+    valid = ~np.isnan(pa)
+    assert np.array_equal(valid, ~np.isnan(pb)) and np.abs(pa[valid] - pb[valid]).max() < 1e-4
+
+
+def test_bad_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], trained_run) -> None:
+    bogus = tmp_path / "bogus.ckpt"
+    bogus.write_bytes(b"nothing")
+    assert main([str(bogus)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bogus}: not a satpipe checkpoint") and err.count("\n") == 1
+    classifier = export_onnx(trained_run["train"], tmp_path / "c.onnx")
+    with pytest.raises(Exception, match="a classification model, not a segmentation model"):
+        predict_file([tmp_path / "any.tif"], classifier, tmp_path / "m.tif", progress=False)
