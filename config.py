@@ -65,6 +65,8 @@ class TrainingConfig:
     early_stopping_patience: int | None = None  # epochs without improvement before stopping; None = never
     tsne_every: int = 5  # epochs between t-SNE projections of validation embeddings
     seed: int = 42
+    deterministic: bool = False  # deterministic algorithms only: CPU runs repeat bit for bit for a seed
+    resume_every_n_steps: int = 500  # resume checkpoints every N steps (and at every epoch end); 0: epoch ends
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,8 @@ class SegmentationTrainingConfig:
     early_stopping_patience: int | None = 15
     overlays_every: int = 1  # epochs between W&B prediction overlays
     seed: int = 42
+    deterministic: bool = False  # deterministic algorithms only: CPU runs repeat bit for bit for a seed
+    resume_every_n_steps: int = 500  # resume checkpoints every N steps (and at every epoch end); 0: epoch ends
 
 
 @dataclass(frozen=True)
@@ -475,6 +479,7 @@ def _validate_common(t: Any, k: TrackingConfig, r: ResourcesConfig) -> None:
     _require(t.weight_decay >= 0, "training.weight_decay", t.weight_decay, ">= 0")
     _require(t.precision in PRECISIONS, "training.precision", t.precision, "auto, 32-true, 16-mixed or bf16-mixed")
     _require(t.save_top_k >= 1, "training.save_top_k", t.save_top_k, ">= 1")
+    _require(t.resume_every_n_steps >= 0, "training.resume_every_n_steps", t.resume_every_n_steps, ">= 0")
     _require(t.early_stopping_patience is None or t.early_stopping_patience >= 1, "training.early_stopping_patience",
              t.early_stopping_patience, "None or >= 1")  # fmt: skip
     _require(k.mode in ("offline", "online", "disabled"), "tracking.mode", k.mode, "offline, online or disabled")

@@ -26,12 +26,17 @@ data_env = flyte.TaskEnvironment(
 )
 
 # Train and evaluate on one GPU. T4 by default; the pipeline asks for the GPU named in config.resources.
+# Interruptible: spot GPUs cost a fraction, and training resumes from its latest checkpoint when retried.
 train_env = flyte.TaskEnvironment(
     name="satpipe-train",
     image=image,
     resources=flyte.Resources(cpu=8, memory="32Gi", gpu="T4:1", disk="64Gi", shm="auto"),
     secrets=[WANDB_SECRET],
+    interruptible=True,
 )
+
+#: Attempts a training task gets after the first (preemptions included); each resumes where the last stopped.
+TRAIN_RETRIES = 3
 
 # Build Plotly reports from stage outputs: small CPU.
 report_env = flyte.TaskEnvironment(

@@ -9,8 +9,11 @@ it runs.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,26 @@ def output_dir(path: Path) -> Dir:
     # same seed would ask for the same folder. Fresh entropy keeps the names unique.
     random.seed()
     return Dir.from_local_sync(str(path), dir_cache_key=dir_digest(path))
+
+
+def resumable(stage: str, **inputs: Any) -> dict[str, Any]:
+    """Where a training stage keeps what an interrupted attempt needs to resume, keyed by its inputs.
+
+    Locally that is ``artifacts/work/<stage>-<key>``: a killed or failed run leaves it, and re-running
+    the same task with the same inputs and code resumes from its latest checkpoint. On a cluster the
+    folder is also saved as the task's Flyte checkpoint after every resume checkpoint, and a retried
+    attempt (after a preemption, say) starts from the previous attempt's copy.
+
+    Returns:
+        ``work_dir`` and ``on_checkpoint`` for the library's training functions.
+    """
+    ctx = flyte.ctx()
+    key = hashlib.sha256(json.dumps([ctx.version, inputs], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    work = artifacts_root() / "work" / f"{stage}-{key}"
+    checkpoint = ctx.checkpoint
+    if checkpoint is not None and not work.exists() and (restored := checkpoint.load_sync()) is not None:
+        shutil.copytree(restored, work)
+    return {"work_dir": work, "on_checkpoint": checkpoint.save_sync if checkpoint is not None else None}
 
 
 def provenance(**inputs: Any) -> dict[str, Any]:

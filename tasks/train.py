@@ -15,47 +15,51 @@ from config import (
     SemiSupervisedConfig,
     TrainingConfig,
 )
-from envs import train_env
-from tasks import output_dir, provenance, stage_cache, stage_dir
+from envs import TRAIN_RETRIES, train_env
+from tasks import output_dir, provenance, resumable, stage_cache, stage_dir
 
 _TRAINING_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training")
 
 
-@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE))
+@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
 def train_classifier(prepared: Dir, model: ModelConfig, training: TrainingConfig) -> Dir:
     """Two-phase fine-tuning of a timm classifier; returns checkpoints, metrics and embeddings."""
     from satpipe.training.fit import fit_classifier
 
     out = stage_dir("train")
+    inputs = {"prepared": prepared.hash, "model": asdict(model), "training": asdict(training)}
     fit_classifier(
         prepared.download_sync(),
         out,
         **asdict(model),
         **asdict(training),
         wandb_run=get_wandb_run(),
-        provenance=provenance(prepared=prepared.hash, model=asdict(model), training=asdict(training)),
+        provenance=provenance(**inputs),
+        **resumable("train", **inputs),
     )
     return output_dir(out)
 
 
-@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE))
+@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
 def train_segmenter(prepared: Dir, model: SegmentationModelConfig, training: SegmentationTrainingConfig) -> Dir:
     """Train a cloud segmenter on prepared patches; returns checkpoints and metrics."""
     from satpipe.training.fit import fit_segmenter
 
     out = stage_dir("train")
+    inputs = {"prepared": prepared.hash, "model": asdict(model), "training": asdict(training)}
     fit_segmenter(
         prepared.download_sync(),
         out,
         **asdict(model),
         **asdict(training),
         wandb_run=get_wandb_run(),
-        provenance=provenance(prepared=prepared.hash, model=asdict(model), training=asdict(training)),
+        provenance=provenance(**inputs),
+        **resumable("train", **inputs),
     )
     return output_dir(out)
 
 
-@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE))
+@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
 def train_semi(
     prepared: Dir,
     model: SegmentationModelConfig,
@@ -77,6 +81,7 @@ def train_semi(
         **settings,
         wandb_run=get_wandb_run(),
         provenance=provenance(prepared=prepared.hash, **settings),
+        **resumable("train", prepared=prepared.hash, **settings),
     )
     return output_dir(out)
 

@@ -19,7 +19,7 @@ import sys, flyte
 from pathlib import Path
 from google.protobuf import text_format
 flyte.init_from_config(sys.argv[1], root_dir=Path(sys.argv[2]), image_builder="local")
-import workflows.segmentation, workflows.cloudmask, workflows.sweep  # their pipelines share the environment
+import workflows.segmentation, workflows.cloudmask, workflows.semi, workflows.sweep  # one shared environment
 from workflows.classification import pipeline_env
 for env in flyte.deploy(pipeline_env, dry_run=True)[0].envs.values():
     for task in env.deployed_entities:
@@ -79,13 +79,16 @@ def test_every_stage_is_deployed(specs: dict[str, str]) -> None:
         "satpipe-pipeline.cloudmask_pipeline", "satpipe-data.synthesize_cloudmask", "satpipe-data.download_cloudmask",
         "satpipe-data.prepare_cloudmask_patches", "satpipe-train.evaluate_cloudmask", "satpipe-report.report_cloudmask",
         "satpipe-pipeline.sweep_pipeline", "satpipe-report.report_sweep",
+        "satpipe-pipeline.semi_pipeline", "satpipe-train.train_semi", "satpipe-report.report_semi",
     }  # fmt: skip
 
 
-def test_training_asks_for_a_t4_and_the_wandb_secret(specs: dict[str, str]) -> None:
-    for train in (specs["satpipe-train.train_classifier"], specs["satpipe-train.train_segmenter"]):
+def test_training_asks_for_a_t4_and_the_wandb_secret_and_survives_preemption(specs: dict[str, str]) -> None:
+    for name in ("train_classifier", "train_segmenter", "train_semi"):
+        train = specs[f"satpipe-train.{name}"]
         assert 'device: "nvidia-tesla-t4"' in train and "name: GPU" in train
         assert 'key: "wandb_api_key"' in train and 'env_var: "WANDB_API_KEY"' in train
+        assert "interruptible: true" in train and "retries {\n      retries: 3" in train
 
 
 def test_every_task_runs_the_project_image_and_only_training_is_on_gpu(specs: dict[str, str]) -> None:

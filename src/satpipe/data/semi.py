@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 from pytorch_lightning.utilities import CombinedLoader
-from torch.utils.data import Dataset, RandomSampler, Subset
+from torch.utils.data import Dataset, Subset
 
 from satpipe.data.loaders import make_loader
 from satpipe.data.segmentation import PatchDataModule, PatchDataset
@@ -84,8 +84,8 @@ class SemiDataModule(PatchDataModule):
     def train_dataloader(self) -> Any:
         patches = PatchDataset(self.prepared_dir, "train")
         labelled = Subset(patches, self.labelled.tolist())
-        cycled = RandomSampler(labelled, num_samples=self.steps_per_epoch * self.batch_size)
-        loaders = {"labelled": make_loader(labelled, self.batch_size, self.num_workers, train=True, sampler=cycled)}
+        cycled = self.steps_per_epoch * self.batch_size  # the labelled patches, cycled to match the pool
+        loaders = {"labelled": make_loader(labelled, self.batch_size, self.num_workers, train=True, num_samples=cycled)}
         if self.use_unlabelled:
             pool = UnlabelledPatches(Subset(patches, self.pool.tolist()))
             loaders["unlabelled"] = make_loader(pool, self.batch_size, self.num_workers, train=True)

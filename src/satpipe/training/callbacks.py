@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +15,11 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.utilities import CombinedLoader
 from sklearn.manifold import TSNE
 
 from satpipe.artifacts import atomic_write_text
+from satpipe.data.loaders import EpochSampler
 from satpipe.io.rasters import percentile_stretch
 
 logger = logging.getLogger(__name__)
@@ -31,6 +36,10 @@ class TwoPhaseFinetuning(pl.Callback):
 
     def __init__(self, phase1_epochs: int) -> None:
         self.phase1_epochs = phase1_epochs
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # A run resumed mid-epoch starts without an epoch start: set the phase here too.
+        pl_module.freeze_backbone(trainer.current_epoch < self.phase1_epochs)  # type: ignore[operator]
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         frozen = trainer.current_epoch < self.phase1_epochs
@@ -58,6 +67,12 @@ class EmbeddingProjection(pl.Callback):
         self.max_points = max_points
         self.seed = seed
         self.projections: list[dict[str, Any]] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"projections": self.projections}  # a resumed run keeps the earlier epochs' projections
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.projections = list(state_dict["projections"])
 
     def _due(self, trainer: pl.Trainer) -> bool:
         epoch = trainer.current_epoch
@@ -107,6 +122,9 @@ class EpochTimer(pl.Callback):
     Lightning validates before ``on_train_epoch_end``, so the clock stops at the last training batch.
     """
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = self._last = time.perf_counter()  # a run resumed mid-epoch times what is left of it
+
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start = self._last = time.perf_counter()
 
@@ -150,3 +168,89 @@ class PredictionOverlays(pl.Callback):
         # Lightning's logger lets W&B count its own steps and records the trainer's as a metric; an explicit
         # step would lag W&B's count and be dropped.
         loggers[0].experiment.log({"val_predictions": images, "trainer/global_step": trainer.global_step})
+
+
+RESUME_CHECKPOINT = "resume.ckpt"
+
+
+def rng_states() -> dict[str, Any]:
+    """Every random number generator a training step may draw from, as tensors and plain numbers.
+
+    Plain types keep the checkpoint loadable with ``torch.load(weights_only=True)``.
+    """
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, python_state, python_gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+        "python": [version, list(python_state), python_gauss],
+    }
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restore what :func:`rng_states` captured."""
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    kind, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, python_state, python_gauss = states["python"]
+    random.setstate((version, tuple(python_state), python_gauss))
+
+
+class ResumeCheckpoint(pl.Callback):
+    """Write ``resume.ckpt`` into ``folder`` every ``every_n_steps`` optimizer steps and at every epoch end.
+
+    Each is written to a temporary name and renamed, so a killed run never leaves a torn file. Beside
+    what Lightning saves (weights, optimizer, scheduler, loop counters, callback states) it holds the
+    random number generator states and how many batches of the epoch were done; a run started from it
+    skips those batches of the same shuffled order and restores the generators before its first step,
+    so it repeats the interrupted run exactly (with deterministic algorithms). ``on_saved(folder)``
+    runs after each save, for a copy to durable storage.
+    """
+
+    def __init__(self, folder: Path, every_n_steps: int, on_saved: Callable[[Path], None] | None = None) -> None:
+        self.folder, self.every_n_steps, self.on_saved = Path(folder), every_n_steps, on_saved
+        self._pending: dict[str, Any] | None = None
+        self._restore: dict[str, Any] | None = None
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        step, batch_idx = trainer.global_step, args[-1]
+        if self.every_n_steps and step % self.every_n_steps == 0 and not trainer.is_last_batch:
+            self._save(trainer, done_batches=batch_idx + 1)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._save(trainer, done_batches=0)
+
+    def _save(self, trainer: pl.Trainer, done_batches: int) -> None:
+        self._pending = {"rng": rng_states(), "done_batches": done_batches}
+        tmp = self.folder / f".{RESUME_CHECKPOINT}.partial"
+        trainer.save_checkpoint(tmp)
+        os.replace(tmp, self.folder / RESUME_CHECKPOINT)
+        self._pending = None
+        if self.on_saved is not None:
+            self.on_saved(self.folder)
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if self._pending is not None:
+            checkpoint["satpipe_resume"] = self._pending
+
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self._restore = checkpoint.get("satpipe_resume")
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._restore and self._restore["done_batches"]:
+            loaders = trainer.train_dataloader
+            for loader in loaders.flattened if isinstance(loaders, CombinedLoader) else [loaders]:
+                if isinstance(loader.sampler, EpochSampler):
+                    loader.sampler.skip(self._restore["done_batches"] * loader.batch_size)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if self._restore is not None:
+            set_rng_states(self._restore["rng"])
+            self._restore = None

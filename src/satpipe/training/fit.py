@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +20,14 @@ from satpipe.data.chips import PREPARE_STAGE, ChipDataModule
 from satpipe.data.patches import PATCH_STAGE
 from satpipe.data.segmentation import PatchDataModule
 from satpipe.io.cloudmask import NORM_HIGH, NORM_LOW
-from satpipe.training.callbacks import EmbeddingProjection, EpochTimer, PredictionOverlays, TwoPhaseFinetuning
+from satpipe.training.callbacks import (
+    RESUME_CHECKPOINT,
+    EmbeddingProjection,
+    EpochTimer,
+    PredictionOverlays,
+    ResumeCheckpoint,
+    TwoPhaseFinetuning,
+)
 from satpipe.training.classifier import SceneClassifier
 from satpipe.training.segmentation import CloudSegmenter
 
@@ -28,6 +37,7 @@ TRAIN_STAGE = "train"
 CHECKPOINT_DIR = "checkpoints"
 METRICS_CSV = "metrics.csv"
 TSNE_JSON = "tsne.json"
+EARLIER_METRICS_CSV = "metrics.before-resume.csv"
 
 
 def resolve_precision(precision: str) -> str:
@@ -64,6 +74,7 @@ def build_trainer(
     callbacks: list[pl.Callback],
     wandb_run: Any = None,
     progress: bool = True,
+    deterministic: bool = False,
 ) -> tuple[pl.Trainer, ModelCheckpoint]:
     """A Trainer that logs to ``out_dir/metrics.csv`` (and W&B), keeps the top-k checkpoints by ``monitor``.
 
@@ -96,6 +107,7 @@ def build_trainer(
         log_every_n_steps=1,
         enable_progress_bar=progress,
         enable_model_summary=False,
+        deterministic=deterministic,
     )
     return trainer, checkpoint
 
@@ -124,8 +136,12 @@ def fit_classifier(
     early_stopping_patience: int | None,
     tsne_every: int,
     seed: int,
+    deterministic: bool = False,
+    resume_every_n_steps: int = 0,
     wandb_run: Any = None,
     progress: bool = True,
+    work_dir: Path | None = None,
+    on_checkpoint: Callable[[Path], None] | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune a timm classifier on a prepared folder in two phases and write the training output.
@@ -173,6 +189,10 @@ def fit_classifier(
         early_stopping_patience=early_stopping_patience,
         wandb_run=wandb_run,
         progress=progress,
+        deterministic=deterministic,
+        resume_every_n_steps=resume_every_n_steps,
+        work_dir=work_dir,
+        on_checkpoint=on_checkpoint,
         phase1_epochs=phase1_epochs,
         classes=prepared["classes"],
         seed=seed,
@@ -192,6 +212,10 @@ def train_and_record(
     early_stopping_patience: int | None,
     wandb_run: Any,
     progress: bool,
+    deterministic: bool = False,
+    resume_every_n_steps: int = 0,
+    work_dir: Path | None = None,
+    on_checkpoint: Callable[[Path], None] | None = None,
     **manifest_fields: Any,
 ) -> dict[str, Any]:
     """Fit ``module`` into ``out_dir`` (placed only when training finishes) and write the training manifest.
@@ -200,35 +224,77 @@ def train_and_record(
         module: Exposes ``monitor`` and ``mode`` for checkpoints and early stopping.
         datamodule: Its data.
         out_dir: The stage output to create.
-        callbacks: Builds the task family's callbacks, given the (temporary) output folder.
+        callbacks: Builds the task family's callbacks, given the folder training writes into.
         epochs: Maximum epochs.
         save_top_k: Checkpoints kept by the monitored metric.
         precision: Lightning precision or ``"auto"``.
         early_stopping_patience: Epochs without improvement before stopping, or None.
         wandb_run: A W&B run to log to, or None.
         progress: Show a progress bar.
+        deterministic: Use deterministic algorithms only (bit-reproducible on a CPU for a seed).
+        resume_every_n_steps: With ``work_dir``, steps between resume checkpoints (0: epoch ends only).
+        work_dir: A folder that outlives an interrupted attempt. Training writes there, saves resume
+            checkpoints, and resumes from the latest one it finds; its content becomes ``out_dir``.
+        on_checkpoint: Called with ``work_dir`` after each resume checkpoint (to copy it somewhere durable).
         **manifest_fields: Recorded in the manifest.
 
     Returns:
         The manifest.
     """
     with atomic_dir(out_dir) as tmp:
+        folder = Path(work_dir) if work_dir else tmp
+        folder.mkdir(parents=True, exist_ok=True)
+        resume = folder / RESUME_CHECKPOINT if work_dir and (folder / RESUME_CHECKPOINT).is_file() else None
+        extra = [ResumeCheckpoint(folder, resume_every_n_steps, on_checkpoint)] if work_dir else []
+        if resume is not None:
+            logger.info("resuming from %s", resume)
+            history = folder / METRICS_CSV
+            if history.exists():
+                history.rename(folder / EARLIER_METRICS_CSV)
         trainer, checkpoint = build_trainer(
-            tmp,
+            folder,
             max_epochs=epochs,
             monitor=module.monitor,
             mode=module.mode,
             save_top_k=save_top_k,
             precision=precision,
             early_stopping_patience=early_stopping_patience,
-            callbacks=callbacks(tmp),
+            callbacks=[*callbacks(folder), *extra],
             wandb_run=wandb_run,
             progress=progress,
+            deterministic=deterministic,
         )
         start = time.perf_counter()
-        trainer.fit(module, datamodule=datamodule)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
         manifest_fields["fit_seconds"] = round(time.perf_counter() - start, 2)
-        return write_training_manifest(tmp, trainer, checkpoint, module.monitor, wandb_run, **manifest_fields)
+        if resume is not None:
+            join_histories(folder / EARLIER_METRICS_CSV, folder / METRICS_CSV)
+        manifest = write_training_manifest(folder, trainer, checkpoint, module.monitor, wandb_run, **manifest_fields)
+        if work_dir:
+            (folder / RESUME_CHECKPOINT).unlink(missing_ok=True)
+            for item in folder.iterdir():
+                shutil.move(item, tmp / item.name)
+            folder.rmdir()
+        return manifest
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV file as dicts of text."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def join_histories(earlier: Path, later: Path) -> None:
+    """Put an interrupted attempt's metrics before the resumed one's, dropping rows the resumed run repeated."""
+    rows_before, rows_after = (read_csv_rows(p) for p in (earlier, later))
+    first_step = min((int(r["step"]) for r in rows_after if r.get("step")), default=None)
+    kept = [r for r in rows_before if first_step is None or int(r["step"]) < first_step]
+    columns = list(dict.fromkeys([*(rows_before[0] if rows_before else {}), *(rows_after[0] if rows_after else {})]))
+    with open(later, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(kept + rows_after)
+    earlier.unlink()
 
 
 def write_training_manifest(
@@ -281,8 +347,12 @@ def fit_segmenter(
     early_stopping_patience: int | None,
     overlays_every: int,
     seed: int,
+    deterministic: bool = False,
+    resume_every_n_steps: int = 0,
     wandb_run: Any = None,
     progress: bool = True,
+    work_dir: Path | None = None,
+    on_checkpoint: Callable[[Path], None] | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train a segmentation network on prepared patches and write the training output.
@@ -322,6 +392,10 @@ def fit_segmenter(
         early_stopping_patience=early_stopping_patience,
         wandb_run=wandb_run,
         progress=progress,
+        deterministic=deterministic,
+        resume_every_n_steps=resume_every_n_steps,
+        work_dir=work_dir,
+        on_checkpoint=on_checkpoint,
         normalization=normalization,
         bands=prepared["bands"],
         seed=seed,

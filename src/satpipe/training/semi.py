@@ -17,7 +17,7 @@ Hidden labels of the unlabelled batch serve only to log how accurate the pseudo-
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -181,8 +181,12 @@ def fit_semi(
     save_top_k: int,
     early_stopping_patience: int | None,
     seed: int,
+    deterministic: bool = False,
+    resume_every_n_steps: int = 0,
     wandb_run: Any = None,
     progress: bool = True,
+    work_dir: Path | None = None,
+    on_checkpoint: Callable[[Path], None] | None = None,
     provenance: dict[str, Any] | None = None,
     **ignored: Any,
 ) -> dict[str, Any]:
@@ -216,6 +220,10 @@ def fit_semi(
         early_stopping_patience=early_stopping_patience,
         wandb_run=wandb_run,
         progress=progress,
+        deterministic=deterministic,
+        resume_every_n_steps=resume_every_n_steps,
+        work_dir=work_dir,
+        on_checkpoint=on_checkpoint,
         method=method,
         fraction=fraction,
         split_by=split_by,
