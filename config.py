@@ -82,9 +82,10 @@ class TrackingConfig:
 class ResourcesConfig:
     """What the training task asks of the cluster (ignored by local runs)."""
 
-    gpu: str = "T4:1"  # T4:1 | A100:1 | A100_80G:1 | H100:1 | L4:1 | ...
-    cpu: int = 8
-    memory: str = "32Gi"
+    gpu: str = "T4:1"  # TYPE:COUNT per node, e.g. T4:1, A100:4, H100:8; one training process per GPU (DDP)
+    nodes: int = 1  # more than one: a multi-node PyTorch job (torch elastic); batches are per GPU
+    cpu: int = 8  # per node
+    memory: str = "32Gi"  # per node
 
 
 @dataclass(frozen=True)
@@ -337,7 +338,6 @@ PRESETS: dict[str, Preset] = {
             "training.epochs": 15,
             "training.lr": 1e-3,
             "training.weight_decay": 1e-4,
-            "training.batch_size": 8,
             "training.num_workers": 0,
             "training.early_stopping_patience": None,
             "evaluation.window": 256,
@@ -445,7 +445,8 @@ def _require(ok: bool, key: str, value: Any, requirement: str) -> None:
         raise ConfigError(f"{key} must be {requirement}, got {value!r}")
 
 
-GPU_CHOICES = ("T4:1", "L4:1", "A10G:1", "A100:1", "A100_80G:1", "H100:1", "H200:1")
+GPU_TYPES = ("T4", "L4", "A10G", "A100", "A100_80G", "H100", "H200")
+GPU_COUNTS = ("1", "2", "4", "8")
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed")
 #: The registered segmentation architectures (satpipe.models.list_models(); kept here so that
 #: validating a config does not import torch).
@@ -483,7 +484,10 @@ def _validate_common(t: Any, k: TrackingConfig, r: ResourcesConfig) -> None:
     _require(t.early_stopping_patience is None or t.early_stopping_patience >= 1, "training.early_stopping_patience",
              t.early_stopping_patience, "None or >= 1")  # fmt: skip
     _require(k.mode in ("offline", "online", "disabled"), "tracking.mode", k.mode, "offline, online or disabled")
-    _require(r.gpu in GPU_CHOICES, "resources.gpu", r.gpu, f"one of {', '.join(GPU_CHOICES)}")
+    kind, _, count = r.gpu.partition(":")
+    _require(kind in GPU_TYPES and count in GPU_COUNTS, "resources.gpu", r.gpu,
+             f"TYPE:COUNT with TYPE one of {', '.join(GPU_TYPES)} and COUNT 1, 2, 4 or 8")  # fmt: skip
+    _require(1 <= r.nodes <= 64, "resources.nodes", r.nodes, "between 1 and 64")
     _require(r.cpu >= 1, "resources.cpu", r.cpu, ">= 1")
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import flyte
+from flyteplugins.pytorch import Elastic
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,13 +27,23 @@ data_env = flyte.TaskEnvironment(
     resources=flyte.Resources(cpu=4, memory="16Gi", disk="64Gi"),
 )
 
-# Train and evaluate on one GPU. T4 by default; the pipeline asks for the GPU named in config.resources.
-# Interruptible: spot GPUs cost a fraction, and training resumes from its latest checkpoint when retried.
+# Train on GPUs, one worker process per GPU (torch elastic launch): one T4 by default; the pipeline asks
+# for the GPUs and nodes named in config.resources (several nodes run as one PyTorch job). Interruptible:
+# spot GPUs cost a fraction, and training resumes from its latest checkpoint when retried.
 train_env = flyte.TaskEnvironment(
     name="satpipe-train",
     image=image,
     resources=flyte.Resources(cpu=8, memory="32Gi", gpu="T4:1", disk="64Gi", shm="auto"),
     secrets=[WANDB_SECRET],
+    interruptible=True,
+    plugin_config=Elastic(nnodes=1, nproc_per_node=1),
+)
+
+# Evaluate on one GPU, in one process.
+evaluate_env = flyte.TaskEnvironment(
+    name="satpipe-evaluate",
+    image=image,
+    resources=flyte.Resources(cpu=8, memory="32Gi", gpu="T4:1", disk="64Gi", shm="auto"),
     interruptible=True,
 )
 
@@ -50,10 +62,20 @@ pipeline_env = flyte.TaskEnvironment(
     name="satpipe-pipeline",
     image=image,
     resources=flyte.Resources(cpu=1, memory="2Gi"),
-    depends_on=[data_env, train_env, report_env],
+    depends_on=[data_env, train_env, evaluate_env, report_env],
 )
 
 
 def train_resources(gpu: str, cpu: int, memory: str) -> flyte.Resources:
-    """Resources of a training task with the GPU type chosen by config."""
+    """Resources of one node of a training (or evaluation) task with the GPUs chosen by config."""
     return flyte.Resources(cpu=cpu, memory=memory, gpu=gpu, disk="64Gi", shm="auto")  # type: ignore[arg-type]
+
+
+def workers(gpu: str, nodes: int) -> Elastic:
+    """One training process per GPU (``gpu`` is ``TYPE:COUNT`` per node) on each of ``nodes`` nodes."""
+    return Elastic(nnodes=nodes, nproc_per_node=int(gpu.rpartition(":")[2]))
+
+
+def one_gpu(resources: Any) -> flyte.Resources:
+    """Resources of an evaluation: one GPU of the type that ``resources`` (config) trains on."""
+    return train_resources(f"{resources.gpu.rpartition(':')[0]}:1", resources.cpu, resources.memory)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
 from flyte.io import Dir
 
 from config import CloudEvaluationConfig, CloudMaskEvaluationConfig
-from envs import train_env
+from envs import evaluate_env
 from tasks import output_dir, provenance, stage_cache, stage_dir
 
 _EVALUATION_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training", "satpipe.evaluation")
 
 
-@train_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
+@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
 def evaluate_classifier(prepared: Dir, trained: Dir) -> Dir:
     """Accuracy, macro F1, per-class precision/recall and the confusion matrix of the best checkpoint."""
     from satpipe.evaluation import classification
@@ -26,43 +30,31 @@ def evaluate_classifier(prepared: Dir, trained: Dir) -> Dir:
     return output_dir(out)
 
 
-@train_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
+@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
 def evaluate_segmenter(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudEvaluationConfig) -> Dir:
     """Full-scene 38-Cloud protocol with a threshold sweep, held-out patches, and cross-dataset scores."""
-    from dataclasses import asdict
+    from satpipe.evaluation.segmentation import evaluate_segmenter as evaluate
 
-    from satpipe.evaluation import segmentation
-
-    out = stage_dir("evaluate")
-    segmentation.evaluate_segmenter(
-        raw.download_sync(),
-        prepared.download_sync(),
-        trained.download_sync(),
-        out,
-        **asdict(evaluation),
-        provenance=provenance(
-            raw=raw.hash, prepared=prepared.hash, trained=trained.hash, evaluation=asdict(evaluation)
-        ),
-    )
-    return output_dir(out)
+    return _score_scenes(evaluate, raw, prepared, trained, asdict(evaluation))
 
 
-@train_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
+@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
 def evaluate_cloudmask(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudMaskEvaluationConfig) -> Dir:
     """Per-scene accuracy, F1 and Jaccard on the test files, with the reference geometry and the blended engine."""
-    from dataclasses import asdict
-
     from satpipe.evaluation.cloudmask import evaluate_cloudmask as evaluate
 
+    return _score_scenes(evaluate, raw, prepared, trained, asdict(evaluation))
+
+
+def _score_scenes(evaluate: Callable[..., Any], raw: Dir, prepared: Dir, trained: Dir, settings: dict[str, Any]) -> Dir:
+    """Run a scene evaluation of the library into this action's folder."""
     out = stage_dir("evaluate")
     evaluate(
         raw.download_sync(),
         prepared.download_sync(),
         trained.download_sync(),
         out,
-        **asdict(evaluation),
-        provenance=provenance(
-            raw=raw.hash, prepared=prepared.hash, trained=trained.hash, evaluation=asdict(evaluation)
-        ),
+        **settings,
+        provenance=provenance(raw=raw.hash, prepared=prepared.hash, trained=trained.hash, evaluation=settings),
     )
     return output_dir(out)

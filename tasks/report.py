@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,16 @@ async def report_semi(trained: list[Dir], evaluated: list[Dir], config: SemiConf
     from satpipe.reporting.semi import semi_report
 
     title = f"satpipe {config.name}: semi-supervised vs supervised-only segmentation"
+    return await _report_runs(semi_report, trained, evaluated, config, title)
+
+
+async def _report_runs(
+    build: Callable[..., str], trained: list[Dir], evaluated: list[Dir], config: Any, title: str
+) -> Dir:
+    """A report over several training runs and their evaluations, published."""
     train_dirs = [Path(await t.download()) for t in trained]
     eval_dirs = [Path(await e.download()) for e in evaluated]
-    html = semi_report(train_dirs, eval_dirs, asdict(config), title)
+    html = build(train_dirs, eval_dirs, asdict(config), title)
     return await _publish(html, config, trained=[t.hash for t in trained], evaluated=[e.hash for e in evaluated])
 
 
@@ -85,10 +93,7 @@ async def report_cloudmask(trained: list[Dir], evaluated: list[Dir], config: Clo
     from satpipe.reporting.cloudmask import cloudmask_report
 
     title = f"satpipe {config.name}: MLCommons CloudMask"
-    train_dirs = [Path(await t.download()) for t in trained]
-    eval_dirs = [Path(await e.download()) for e in evaluated]
-    html = cloudmask_report(train_dirs, eval_dirs, asdict(config), title)
-    return await _publish(html, config, trained=[t.hash for t in trained], evaluated=[e.hash for e in evaluated])
+    return await _report_runs(cloudmask_report, trained, evaluated, config, title)
 
 
 @report_env.task(report=True, cache=_CACHE)

@@ -10,12 +10,13 @@ from flyteplugins.wandb import get_wandb_run, wandb_init
 
 from config import (
     ModelConfig,
+    ResourcesConfig,
     SegmentationModelConfig,
     SegmentationTrainingConfig,
     SemiSupervisedConfig,
     TrainingConfig,
 )
-from envs import TRAIN_RETRIES, train_env
+from envs import TRAIN_RETRIES, train_env, train_resources, workers
 from tasks import output_dir, provenance, resumable, stage_cache, stage_dir
 
 _TRAINING_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training")
@@ -86,10 +87,11 @@ def train_semi(
     return output_dir(out)
 
 
-def logged_on(task: flyte.TaskTemplate, resources: flyte.Resources) -> flyte.TaskTemplate:
-    """``task`` on the given resources, logging to W&B.
+def logged_on(task: flyte.TaskTemplate, resources: ResourcesConfig) -> flyte.TaskTemplate:
+    """``task`` on the configured GPUs and nodes, one process per GPU, logging to W&B (from rank 0 only).
 
     ``@wandb_init`` installs its wrapper on the task object, and ``override()`` returns a copy without
     it (flyte 2.12), so W&B is applied last, to the overridden copy.
     """
-    return wandb_init(task.override(resources=resources))
+    per_node = train_resources(resources.gpu, resources.cpu, resources.memory)
+    return wandb_init(task.override(resources=per_node, plugin_config=workers(resources.gpu, resources.nodes)))

@@ -73,11 +73,12 @@ def test_every_stage_is_deployed(specs: dict[str, str]) -> None:
         "satpipe-pipeline.classification_pipeline", "satpipe-pipeline.segmentation_pipeline",
         "satpipe-data.download_eurosat", "satpipe-data.synthesize_eurosat", "satpipe-data.synthesize_clouds",
         "satpipe-data.prepare_eurosat", "satpipe-data.prepare_cloud_patches",
-        "satpipe-train.train_classifier", "satpipe-train.evaluate_classifier",
-        "satpipe-train.train_segmenter", "satpipe-train.evaluate_segmenter",
+        "satpipe-train.train_classifier", "satpipe-evaluate.evaluate_classifier",
+        "satpipe-train.train_segmenter", "satpipe-evaluate.evaluate_segmenter",
         "satpipe-report.report_classification", "satpipe-report.report_segmentation",
         "satpipe-pipeline.cloudmask_pipeline", "satpipe-data.synthesize_cloudmask", "satpipe-data.download_cloudmask",
-        "satpipe-data.prepare_cloudmask_patches", "satpipe-train.evaluate_cloudmask", "satpipe-report.report_cloudmask",
+        "satpipe-data.prepare_cloudmask_patches", "satpipe-evaluate.evaluate_cloudmask",
+        "satpipe-report.report_cloudmask",
         "satpipe-pipeline.sweep_pipeline", "satpipe-report.report_sweep",
         "satpipe-pipeline.semi_pipeline", "satpipe-train.train_semi", "satpipe-report.report_semi",
     }  # fmt: skip
@@ -89,6 +90,8 @@ def test_training_asks_for_a_t4_and_the_wandb_secret_and_survives_preemption(spe
         assert 'device: "nvidia-tesla-t4"' in train and "name: GPU" in train
         assert 'key: "wandb_api_key"' in train and 'env_var: "WANDB_API_KEY"' in train
         assert "interruptible: true" in train and "retries {\n      retries: 3" in train
+        # One process per GPU through torch elastic: flyteplugins-pytorch's Elastic configuration.
+        assert 'key: "elasticConfig"' in train and 'key: "nprocPerNode"' in train and 'key: "workerReplicas"' in train
 
 
 def test_every_task_runs_the_project_image_and_only_training_is_on_gpu(specs: dict[str, str]) -> None:
@@ -97,7 +100,7 @@ def test_every_task_runs_the_project_image_and_only_training_is_on_gpu(specs: di
     }
     assert len(set(images.values())) == 1 and next(iter(images.values())).startswith("satpipe:")
     on_gpu = {name for name, spec in specs.items() if "name: GPU" in spec}
-    assert on_gpu == {name for name in specs if name.startswith(("satpipe-train.train_", "satpipe-train.evaluate_"))}
+    assert on_gpu == {name for name in specs if name.startswith(("satpipe-train.train_", "satpipe-evaluate."))}
     assert "wandb_api_key" not in specs["satpipe-data.prepare_eurosat"]
 
 

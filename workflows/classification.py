@@ -10,7 +10,7 @@ import flyte
 from flyte.io import Dir
 
 from config import ClassificationConfig
-from envs import pipeline_env, train_resources
+from envs import one_gpu, pipeline_env
 from tasks.download import download_eurosat, synthesize_eurosat
 from tasks.evaluate import evaluate_classifier
 from tasks.prepare import prepare_eurosat
@@ -40,11 +40,10 @@ async def classification_data(
 async def classification_trial(cfg: ClassificationConfig, raw: Dir, prepared: Dir) -> tuple[Dir, Dir]:
     """Stages 3 and 4: two-phase fine-tuning and test-split metrics for one config."""
     # -- Stage 3: train (GPU, cached) ------------------------------------------------------------------
-    gpu = train_resources(cfg.resources.gpu, cfg.resources.cpu, cfg.resources.memory)
-    trained = await logged_on(train_classifier, gpu).aio(prepared, cfg.model, cfg.training)
+    trained = await logged_on(train_classifier, cfg.resources).aio(prepared, cfg.model, cfg.training)
 
     # -- Stage 4: evaluate (GPU, cached) ---------------------------------------------------------------
-    return trained, await evaluate_classifier.override(resources=gpu).aio(prepared, trained)
+    return trained, await evaluate_classifier.override(resources=one_gpu(cfg.resources)).aio(prepared, trained)
 
 
 @pipeline_env.task

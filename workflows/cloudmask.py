@@ -13,7 +13,7 @@ import flyte
 from flyte.io import Dir
 
 from config import CloudMaskConfig
-from envs import pipeline_env, train_resources
+from envs import one_gpu, pipeline_env
 from tasks.download import download_cloudmask, synthesize_cloudmask
 from tasks.evaluate import evaluate_cloudmask
 from tasks.prepare import prepare_cloudmask_patches
@@ -39,9 +39,10 @@ async def cloudmask_data(cfg: CloudMaskConfig, data_dir: Dir | None, data_digest
 
 async def cloudmask_trial(cfg: CloudMaskConfig, raw: Dir, prepared: Dir) -> tuple[Dir, Dir]:
     """Stages 3 and 4 for the seed ``cfg.training.seed``: training, then both geometries on the test files."""
-    gpu = train_resources(cfg.resources.gpu, cfg.resources.cpu, cfg.resources.memory)
-    trained = await logged_on(train_segmenter, gpu).aio(prepared, cfg.model, cfg.training)
-    return trained, await evaluate_cloudmask.override(resources=gpu).aio(raw, prepared, trained, cfg.evaluation)
+    trained = await logged_on(train_segmenter, cfg.resources).aio(prepared, cfg.model, cfg.training)
+    return trained, await evaluate_cloudmask.override(resources=one_gpu(cfg.resources)).aio(
+        raw, prepared, trained, cfg.evaluation
+    )
 
 
 @pipeline_env.task

@@ -10,7 +10,7 @@ import flyte
 from flyte.io import Dir
 
 from config import SegmentationConfig
-from envs import pipeline_env, train_resources
+from envs import one_gpu, pipeline_env
 from tasks.download import synthesize_clouds
 from tasks.evaluate import evaluate_segmenter
 from tasks.prepare import prepare_cloud_patches
@@ -40,11 +40,12 @@ async def segmentation_data(cfg: SegmentationConfig, data_dir: Dir | None, data_
 async def segmentation_trial(cfg: SegmentationConfig, raw: Dir, prepared: Dir) -> tuple[Dir, Dir]:
     """Stages 3 and 4: training and the full-scene evaluation for one config."""
     # -- Stage 3: train (GPU, cached) ------------------------------------------------------------------
-    gpu = train_resources(cfg.resources.gpu, cfg.resources.cpu, cfg.resources.memory)
-    trained = await logged_on(train_segmenter, gpu).aio(prepared, cfg.model, cfg.training)
+    trained = await logged_on(train_segmenter, cfg.resources).aio(prepared, cfg.model, cfg.training)
 
     # -- Stage 4: full-scene evaluation (GPU, cached) --------------------------------------------------
-    return trained, await evaluate_segmenter.override(resources=gpu).aio(raw, prepared, trained, cfg.evaluation)
+    return trained, await evaluate_segmenter.override(resources=one_gpu(cfg.resources)).aio(
+        raw, prepared, trained, cfg.evaluation
+    )
 
 
 @pipeline_env.task

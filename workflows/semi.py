@@ -14,7 +14,7 @@ import flyte
 from flyte.io import Dir
 
 from config import SemiConfig, SemiSupervisedConfig
-from envs import pipeline_env, train_resources
+from envs import one_gpu, pipeline_env
 from tasks.evaluate import evaluate_segmenter
 from tasks.report import report_semi
 from tasks.train import logged_on, train_semi
@@ -28,8 +28,10 @@ async def semi_pipeline(cfg: SemiConfig, data_dir: Dir | None = None, data_diges
     raw, prepared = await segmentation_data(cfg, data_dir, data_digest)  # type: ignore[arg-type]
 
     # -- Stages 3 and 4: every (fraction, seed, arm) branch trains and is evaluated (GPU, cached) -------
-    gpu = train_resources(cfg.resources.gpu, cfg.resources.cpu, cfg.resources.memory)
-    train, evaluate = logged_on(train_semi, gpu), evaluate_segmenter.override(resources=gpu)
+    train, evaluate = (
+        logged_on(train_semi, cfg.resources),
+        evaluate_segmenter.override(resources=one_gpu(cfg.resources)),
+    )
     # A branch sees only its own share, so adding a share to the list leaves the others' caches alone.
     branches = [
         (replace(cfg.semi, fractions=share.strip()), cfg.training.seed + i, arm)

@@ -11,7 +11,7 @@ from satpipe.data.chips import ChipDataModule
 from satpipe.models.classifier import head_and_backbone_parameters
 from satpipe.training.callbacks import TwoPhaseFinetuning
 from satpipe.training.classifier import SceneClassifier
-from satpipe.training.fit import build_trainer
+from satpipe.training.trainer import build_trainer
 
 PHASE1, EPOCHS, PHASE2_LR, RATIO, WD = 2, 4, 5e-3, 0.1, 0.05
 

@@ -31,7 +31,7 @@ class EpochSampler(Sampler[int]):
         self._skip = count
 
     def __iter__(self) -> Iterator[int]:  # a generator: the order is drawn when iteration starts
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**63)
         rounds = -(-self.num_samples // self.size)
         order = torch.cat([torch.randperm(self.size, generator=generator) for _ in range(rounds)])[: self.num_samples]
         start, self._skip = self._skip, 0
@@ -49,7 +49,7 @@ def make_loader(
     The shuffling seed is the process's torch seed (set by ``seed_everything``); memory is pinned when a
     GPU is there to copy to.
     """
-    seed = torch.initial_seed()
+    seed = torch.initial_seed() % 2**63  # an unseeded process's seed may not fit a signed 64-bit integer
     return DataLoader(
         dataset,
         batch_size=batch_size,

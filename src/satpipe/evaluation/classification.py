@@ -20,7 +20,7 @@ from torchmetrics.classification import (
 from satpipe.artifacts import atomic_dir, read_manifest, write_manifest
 from satpipe.data.chips import PREPARE_STAGE, ChipDataset
 from satpipe.training.classifier import SceneClassifier
-from satpipe.training.fit import TRAIN_STAGE
+from satpipe.training.trainer import TRAIN_STAGE
 
 EVALUATE_STAGE = "evaluate"
 METRICS_JSON = "metrics.json"

@@ -33,8 +33,8 @@ from satpipe.evaluation.segmentation import (
 )
 from satpipe.io.cloudmask import NORM_LOW, list_files, read_scene
 from satpipe.io.rasters import ArraySource, percentile_stretch
-from satpipe.training.fit import METRICS_CSV, TRAIN_STAGE
 from satpipe.training.history import epoch_series, read_metrics_csv
+from satpipe.training.trainer import METRICS_CSV, TRAIN_STAGE
 
 logger = logging.getLogger(__name__)
 

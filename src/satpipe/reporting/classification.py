@@ -18,8 +18,9 @@ from satpipe.reporting.curves import (
     training_run_facts,
 )
 from satpipe.reporting.html import Section, key_value_table, render_page
-from satpipe.training.fit import METRICS_CSV, TRAIN_STAGE, TSNE_JSON
+from satpipe.training.fit import TSNE_JSON
 from satpipe.training.history import read_metrics_csv, step_series
+from satpipe.training.trainer import METRICS_CSV, TRAIN_STAGE
 
 
 def confusion_figure(confusion: list[list[int]], classes: list[str]) -> go.Figure:

@@ -16,8 +16,8 @@ from satpipe.evaluation.segmentation import EVALUATE_STAGE, METRICS_JSON, PREVIE
 from satpipe.reporting.curves import PALETTE
 from satpipe.reporting.html import Section, key_value_table, render_page
 from satpipe.reporting.segmentation import error_map, image_panels
-from satpipe.training.fit import METRICS_CSV, TRAIN_STAGE
 from satpipe.training.history import epoch_series, read_metrics_csv
+from satpipe.training.trainer import METRICS_CSV, TRAIN_STAGE
 
 GEOMETRIES = ("reference", "blended")
 NO_DATA_GREY = (128, 128, 128)

@@ -17,8 +17,8 @@ from satpipe.artifacts import read_manifest
 from satpipe.evaluation.segmentation import EVALUATE_STAGE, METRICS_JSON, PREVIEW_DIR
 from satpipe.reporting.curves import PALETTE, loss_and_metric_figure, training_run_facts
 from satpipe.reporting.html import Section, key_value_table, render_page
-from satpipe.training.fit import METRICS_CSV, TRAIN_STAGE
 from satpipe.training.history import read_metrics_csv
+from satpipe.training.trainer import METRICS_CSV, TRAIN_STAGE
 
 #: Error-map colours: true negative, true positive, false positive, false negative.
 ERROR_COLOURS = {"TN": (40, 40, 40), "TP": (245, 245, 245), "FP": (230, 80, 40), "FN": (40, 120, 230)}

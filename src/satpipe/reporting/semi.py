@@ -21,8 +21,8 @@ from satpipe.comparison import gain_over, mean_and_spread
 from satpipe.evaluation.segmentation import EVALUATE_STAGE, METRICS_JSON
 from satpipe.reporting.curves import PALETTE
 from satpipe.reporting.html import Section, key_value_table, render_page
-from satpipe.training.fit import METRICS_CSV, TRAIN_STAGE
 from satpipe.training.history import epoch_series, read_metrics_csv
+from satpipe.training.trainer import METRICS_CSV, TRAIN_STAGE
 
 TRAINING_CURVES = [("val_jaccard", "validation Jaccard (patches)"), ("train_sup_loss", "supervised loss")]
 PSEUDO_LABEL_CURVES = [

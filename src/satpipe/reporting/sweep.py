@@ -20,8 +20,8 @@ from satpipe.evaluation.segmentation import EVALUATE_STAGE
 from satpipe.reporting.curves import PALETTE, loss_and_metric_figure
 from satpipe.reporting.html import Section, render_page
 from satpipe.sweep import command
-from satpipe.training.fit import METRICS_CSV, TRAIN_STAGE
 from satpipe.training.history import read_metrics_csv
+from satpipe.training.trainer import METRICS_CSV, TRAIN_STAGE
 
 
 @dataclass(frozen=True)

@@ -226,11 +226,12 @@ class ResumeCheckpoint(pl.Callback):
     def _save(self, trainer: pl.Trainer, done_batches: int) -> None:
         self._pending = {"rng": rng_states(), "done_batches": done_batches}
         tmp = self.folder / f".{RESUME_CHECKPOINT}.partial"
-        trainer.save_checkpoint(tmp)
-        os.replace(tmp, self.folder / RESUME_CHECKPOINT)
+        trainer.save_checkpoint(tmp)  # every process takes part; the first alone writes
         self._pending = None
-        if self.on_saved is not None:
-            self.on_saved(self.folder)
+        if trainer.is_global_zero:
+            os.replace(tmp, self.folder / RESUME_CHECKPOINT)
+            if self.on_saved is not None:
+                self.on_saved(self.folder)
 
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]

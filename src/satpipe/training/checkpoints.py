@@ -10,9 +10,9 @@ import torch
 from satpipe.artifacts import read_manifest
 from satpipe.errors import DataError
 from satpipe.training.classifier import SceneClassifier
-from satpipe.training.fit import TRAIN_STAGE
 from satpipe.training.segmentation import CloudSegmenter
 from satpipe.training.semi import SemiSegmenter
+from satpipe.training.trainer import TRAIN_STAGE
 
 
 def module_class(hparams: dict[str, object]) -> type[pl.LightningModule]:

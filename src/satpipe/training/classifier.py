@@ -117,7 +117,8 @@ class SceneClassifier(pl.LightningModule):
         if self.collect_embeddings:
             self.val_embeddings.append((features.float().cpu(), y.cpu()))
         self.val_acc(logits, y)
-        self.log("val_loss", F.cross_entropy(logits, y), on_epoch=True, prog_bar=True)
+        # sync_dist: with several processes the loss is averaged over all of them (metrics sync themselves).
+        self.log("val_loss", F.cross_entropy(logits, y), on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("val_acc", self.val_acc, on_epoch=True, prog_bar=True)
 
     # -- optimisation --------------------------------------------------------------------------------

@@ -111,7 +111,8 @@ class CloudSegmenter(pl.LightningModule):
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         x, mask = batch["image"], batch["mask"]
         logits = self(x)
-        self.log("val_loss", self.compute_loss(logits, mask), on_epoch=True, prog_bar=True, batch_size=len(x))
+        loss = self.compute_loss(logits, mask)  # averaged over every process, as the metrics are
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=len(x), sync_dist=True)
         self.val_metrics.update(torch.sigmoid(logits[:, 0]), mask)
         self.log_dict(self.val_metrics, on_epoch=True, prog_bar=True, batch_size=len(x))
 

@@ -30,8 +30,9 @@ from torch import Tensor, nn
 from satpipe.data.patches import IGNORE
 from satpipe.data.semi import SemiDataModule
 from satpipe.training.callbacks import EpochTimer
-from satpipe.training.fit import normalization_range, train_and_record
+from satpipe.training.fit import normalization_range
 from satpipe.training.segmentation import CloudSegmenter
+from satpipe.training.trainer import train_and_record
 from satpipe.training.views import cutmix, cutmix_boxes, photometric, weak_view
 
 METHODS = ("supervised", "fixmatch", "unimatch")
