@@ -238,6 +238,9 @@ class SemiSupervisedConfig:
     method: str = "fixmatch"  # fixmatch | unimatch (two strong views and feature perturbation)
     threshold: float = 0.95  # pseudo-labels count where max(p, 1 - p) reaches this
     ema_decay: float | None = None  # pseudo-labels from an EMA teacher with this decay; None: the model itself
+    # Scenes without labels that join the unlabelled pool: with data.source=synthetic, this many more
+    # generated scenes (their labels never reach training); with real data, run.py --unlabelled-dir.
+    unlabelled_scenes: int = 0
 
 
 @dataclass(frozen=True)
@@ -546,6 +549,9 @@ def _validate_semi(cfg: SemiConfig) -> None:
     _require(m.method in ("fixmatch", "unimatch"), "semi.method", m.method, "fixmatch or unimatch")
     _require(0.5 <= m.threshold < 1, "semi.threshold", m.threshold, "in [0.5, 1)")
     _require(m.ema_decay is None or 0 < m.ema_decay < 1, "semi.ema_decay", m.ema_decay, "None or in (0, 1)")
+    _require(0 <= m.unlabelled_scenes <= 1000, "semi.unlabelled_scenes", m.unlabelled_scenes, "between 0 and 1000")
+    if m.unlabelled_scenes and cfg.data.source != "synthetic":
+        raise ConfigError("semi.unlabelled_scenes generates synthetic scenes; with real data use --unlabelled-dir PATH")
 
 
 def _validate_segmentation(cfg: SegmentationConfig) -> None:

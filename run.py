@@ -5,6 +5,7 @@ uv run run.py eurosat                           # EuroSAT RGB from its public ar
 uv run run.py eurosat --data-dir ~/data/EuroSAT # a local copy instead of downloading
 uv run run.py quickstart --set training.phase2_lr=1e-3
 uv run run.py cloudmask --seeds 5               # MLCommons CloudMask on synthetic scenes, five seeds
+uv run run.py semi --data-dir ~/data/38-Cloud --unlabelled-dir ~/data/unlabelled   # labels vs more scenes
 uv run run.py clouds --sweep training.lr=3e-4,1e-3 --sweep model.arch=satunet,unet_small   # a cached grid sweep
 uv run run.py eurosat --remote                  # submit to the cluster in .flyte/config.yaml
 """
@@ -100,6 +101,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="override a setting, e.g. --set training.phase2_lr=1e-4 (repeatable)",
     )
     parser.add_argument("--data-dir", type=Path, help="use a local copy of the dataset (sets data.source=local)")
+    parser.add_argument(
+        "--unlabelled-dir",
+        type=Path,
+        help="scenes without labels for the semi preset's unlabelled pool (38-Cloud layout)",
+    )
     parser.add_argument("--seeds", type=int, metavar="N", help="repeat training over N seeds (CloudMask presets)")
     parser.add_argument(
         "--sweep",
@@ -138,6 +144,21 @@ def resolve(args: argparse.Namespace) -> tuple[Any, Path | None]:
     return cfg, data_dir
 
 
+def resolve_unlabelled(args: argparse.Namespace, cfg: Any) -> Path | None:
+    """The folder of unlabelled scenes, its layout checked (no image read), or None."""
+    if args.unlabelled_dir is None:
+        return None
+    if not isinstance(cfg, config.SemiConfig):
+        raise config.ConfigError(f"--unlabelled-dir applies to the semi preset, not {args.preset!r}")
+    if args.sweep:
+        raise config.ConfigError("--unlabelled-dir cannot be combined with --sweep yet")
+    from satpipe.data.patches import unlabelled_patches
+
+    folder = args.unlabelled_dir.expanduser().resolve()
+    unlabelled_patches(folder)
+    return folder
+
+
 def sweep_trials(args: argparse.Namespace, data_dir: Path | None) -> tuple[list[str], list[list[str]]]:
     """The sweep's shared overrides and each trial's, every trial's config validated; empty without --sweep."""
     if not args.sweep:
@@ -171,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         cfg, data_dir = resolve(args)
+        unlabelled_dir = resolve_unlabelled(args, cfg)
         base, trials = sweep_trials(args, data_dir)
         if args.print_config:
             print(config.json.dumps(config.to_dict(cfg), indent=2))
@@ -222,7 +244,11 @@ def main(argv: list[str] | None = None) -> int:
                 sweep_pipeline, args.preset, base, trials, data_dir=data, data_digest=digest, parallel=args.parallel
             )
         else:
-            run = runner.run(FAMILIES[type(cfg)].load(), cfg, data_dir=data, data_digest=digest)
+            extra = {}
+            if unlabelled_dir is not None:
+                extra = {"unlabelled_dir": Dir.from_local_sync(str(unlabelled_dir)),
+                         "unlabelled_digest": dir_digest(unlabelled_dir)}  # fmt: skip
+            run = runner.run(FAMILIES[type(cfg)].load(), cfg, data_dir=data, data_digest=digest, **extra)
         if args.remote:
             print(f"submitted: {run.url}")
             return 0

@@ -35,12 +35,13 @@ def synthesize_eurosat(per_class: int, seed: int) -> Dir:
 
 
 @data_env.task(cache=_CACHE)
-def synthesize_clouds(train_scenes: int, test_scenes: int, size: int, seed: int) -> Dir:
+def synthesize_clouds(train_scenes: int, test_scenes: int, size: int, seed: int, first_index: int = 0) -> Dir:
     """Generate cloudy scenes as a 38-Cloud layout, full GeoTIFFs and a GhalamClouds-style test set."""
     from satpipe.io.synthetic.clouds import write_cloud_dataset
 
     out = stage_dir("synthesize")
-    inputs = {"train_scenes": train_scenes, "test_scenes": test_scenes, "size": size, "seed": seed}
+    inputs = {"train_scenes": train_scenes, "test_scenes": test_scenes, "size": size, "seed": seed,
+              "first_index": first_index}  # fmt: skip
     with atomic_dir(out) as tmp:
         write_cloud_dataset(tmp, **inputs)
         write_manifest(tmp, "synthesize", dataset="clouds", **provenance(**inputs))

@@ -52,6 +52,17 @@ def prepare_cloud_patches(
 
 
 @data_env.task(cache=stage_cache(__file__, "satpipe.io", "satpipe.data", "satpipe.artifacts"))
+def prepare_unlabelled_patches(raw: Dir, patch_size: int, overlap: int, min_valid_fraction: float) -> Dir:
+    """Cut scenes without labels into patches as the labelled ones are cut, for semi-supervised training."""
+    from satpipe.data.patches import prepare_unlabelled_patches as prepare
+
+    out = stage_dir("patch")
+    settings = {"patch_size": patch_size, "overlap": overlap, "min_valid_fraction": min_valid_fraction}
+    prepare(raw.download_sync(), out, **settings, provenance=provenance(raw=raw.hash, **settings))
+    return output_dir(out)
+
+
+@data_env.task(cache=stage_cache(__file__, "satpipe.io", "satpipe.data", "satpipe.artifacts"))
 def prepare_cloudmask_patches(raw: Dir, val_fraction: float, split_seed: int, max_files: int | None) -> Dir:
     """Cut CloudMask training files into the reference's 20 patches each, split 80/20 by file."""
     from satpipe.data.cloudmask import prepare_cloudmask

@@ -67,8 +67,12 @@ def train_semi(
     training: SegmentationTrainingConfig,
     semi: SemiSupervisedConfig,
     arm: str,
+    unlabelled: Dir | None = None,
 ) -> Dir:
-    """Train one arm ("supervised", or the semi-supervised method) on the one labelled share in ``semi.fractions``."""
+    """Train one arm ("supervised", or the semi-supervised method) on the one labelled share in ``semi.fractions``.
+
+    ``unlabelled`` holds patches of scenes without labels that join the unlabelled pool.
+    """
     from config import labelled_fractions
     from satpipe.training.semi import fit_semi
 
@@ -76,13 +80,16 @@ def train_semi(
     (fraction,) = labelled_fractions(semi)
     settings = {**asdict(model), **asdict(training), **asdict(semi), "method": arm, "fraction": fraction}
     settings.pop("fractions")
+    settings.pop("unlabelled_scenes")  # what they became is ``unlabelled``
+    inputs = {"prepared": prepared.hash, "unlabelled": unlabelled.hash if unlabelled else None, **settings}
     fit_semi(
         prepared.download_sync(),
         out,
         **settings,
+        unlabelled_dir=unlabelled.download_sync() if unlabelled else None,
         wandb_run=get_wandb_run(),
-        provenance=provenance(prepared=prepared.hash, **settings),
-        **resumable("train", prepared=prepared.hash, **settings),
+        provenance=provenance(**inputs),
+        **resumable("train", **inputs),
     )
     return output_dir(out)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -64,3 +65,19 @@ def test_another_fraction_trains_only_its_own_arms(first, workspace: Path) -> No
         f"{arm} 1/2 seed {seed}" for arm in ("supervised", "fixmatch") for seed in (42, 43)
     }
     assert "<h2>Gain against the labelled share" in (workspace / "reports" / "semi.html").read_text()
+
+
+def test_unlabelled_scenes_join_the_pool_of_both_arms(first, workspace: Path) -> None:
+    more = run_cli(workspace, "semi", "--seeds", "1", *TINY, "--set", "semi.unlabelled_scenes=1")
+    assert more.returncode == 0, more.stderr[-3000:]
+    status = stage_status(more.stdout)
+    assert status["data"].startswith("cached") and status["prepare"].startswith("cached")  # labelled stages shared
+    assert branch_status(more.stdout, "train") == {
+        "supervised 1/4 seed 42": "executed",
+        "fixmatch 1/4 seed 42": "executed",
+    }
+    for arm in ("supervised", "fixmatch"):
+        checkpoint = Path(re.search(rf"^{arm} 1/4 seed 42:\s+(\S+)$", more.stdout, re.M)[1])
+        manifest = json.loads((checkpoint.parents[1] / "manifest.json").read_text())
+        assert manifest["unlabelled_scene_patches"] > 0
+        assert manifest["unlabelled_patches"] > manifest["unlabelled_scene_patches"]  # the hidden-label pool stays

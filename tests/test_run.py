@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+import config
 import run
 from satpipe.models import classifier
 
@@ -41,3 +42,14 @@ def test_print_config_shows_the_resolved_settings(capsys: pytest.CaptureFixture[
 def test_local_source_needs_a_folder(capsys: pytest.CaptureFixture[str]) -> None:
     assert run.main(["quickstart", "--set", "data.source=local"]) == 2
     assert capsys.readouterr().err == "error: data.source=local needs --data-dir PATH\n"
+
+
+def test_unlabelled_scenes_are_checked_before_any_stage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run.main(["clouds", "--unlabelled-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "error: --unlabelled-dir applies to the semi preset, not 'clouds'\n"
+    assert run.main(["semi", "--unlabelled-dir", str(tmp_path / "missing")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'missing'}: data folder does not exist\n"
+    assert run.main(["semi", "--unlabelled-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path}: no test patches found (expected test_red/")
+    with pytest.raises(config.ConfigError, match="with real data use --unlabelled-dir"):
+        config.build_config("semi", ["semi.unlabelled_scenes=2", "data.source=local"])

@@ -1,13 +1,22 @@
 import itertools
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from satpipe.data.npy import NpyAppender
-from satpipe.data.patches import IGNORE, cut, grid, label_mask, prepare_cloud_patches, split_scenes
-from satpipe.errors import DataError
+from satpipe.data.patches import (
+    IGNORE,
+    cut,
+    grid,
+    label_mask,
+    prepare_cloud_patches,
+    prepare_unlabelled_patches,
+    split_scenes,
+)
+from satpipe.errors import DataError, DatasetNotFoundError
 
 
 @pytest.mark.parametrize(("size", "patch", "overlap"), [(384, 128, 0), (400, 128, 0), (500, 128, 32), (100, 128, 0)])
@@ -62,6 +71,37 @@ def test_patches_without_enough_data_are_refused(synthetic_clouds: Path, tmp_pat
         prepare_cloud_patches(synthetic_clouds, tmp_path / "p", patch_size=128, overlap=0, min_valid_fraction=1.01,
                               val_fraction=0.2, split_seed=0, progress=False)  # fmt: skip
     assert not (tmp_path / "p").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_unlabelled_scenes_are_cut_like_labelled_ones(synthetic_clouds: Path, tmp_path: Path) -> None:
+    # The test split has no per-patch ground truth: its masks stay hidden (all IGNORE).
+    test = tmp_path / "test"
+    shutil.copytree(synthetic_clouds / "38-Cloud_test", test, ignore=shutil.ignore_patterns("Entire_scene_gts"))
+    manifest = prepare_unlabelled_patches(test, tmp_path / "u", patch_size=128, overlap=0, min_valid_fraction=0.2,
+                                          progress=False)  # fmt: skip
+    images, masks = np.load(tmp_path / "u" / "unlabelled_images.npy"), np.load(tmp_path / "u" / "unlabelled_masks.npy")
+    assert (
+        images.shape[1:] == (4, 128, 128)
+        and images.dtype == np.uint16
+        and len(images) == manifest["counts"]["unlabelled"]
+    )
+    assert (masks == IGNORE).all() and len(manifest["scenes"]) == 2 and manifest["skipped"] > 0
+    assert (np.any(images != 0, axis=1).mean(axis=(1, 2)) >= 0.2).all()  # mostly empty patches dropped, as labelled
+
+    # With ground truth beside them, it becomes the hidden mask (for pseudo-label accuracy only).
+    prepare_unlabelled_patches(synthetic_clouds / "38-Cloud_training", tmp_path / "h", patch_size=128, overlap=0,
+                               min_valid_fraction=0.2, progress=False)  # fmt: skip
+    hidden = np.load(tmp_path / "h" / "unlabelled_masks.npy")
+    assert set(np.unique(hidden)) == {0, 1, IGNORE}
+
+
+def test_unlabelled_folders_without_scenes_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "empty", tmp_path / "missing"):
+        with pytest.raises(DatasetNotFoundError, match=str(folder)):
+            prepare_unlabelled_patches(folder, tmp_path / "u", patch_size=128, overlap=0, min_valid_fraction=0.2,
+                                       progress=False)  # fmt: skip
+        assert not (tmp_path / "u").exists()
 
 
 def test_npy_appender_writes_a_regular_array(tmp_path: Path) -> None:

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 from typing import Any
 
@@ -7,7 +8,7 @@ import torch
 
 import config
 from satpipe.data.semi import SemiDataModule, labelled_indices
-from satpipe.errors import ConfigError
+from satpipe.errors import ConfigError, DataError
 from satpipe.evaluation.segmentation import load_segmenter
 from satpipe.training.history import epoch_series, read_metrics_csv
 from satpipe.training.semi import SemiSegmenter, consistency_loss, fit_semi, pseudo_labels
@@ -91,6 +92,32 @@ def test_both_arms_take_the_same_steps_on_the_same_labels(trained_segmenter: dic
     assert len(supervised) == len(semi) == arms[0].steps_per_epoch
     batch = semi[0][0]
     assert set(batch) == {"labelled", "unlabelled"} and batch["unlabelled"]["valid"].dtype == torch.uint8
+
+
+def test_unlabelled_scenes_join_the_pool(trained_segmenter: dict[str, Path], tmp_path: Path) -> None:
+    from satpipe.data.patches import prepare_unlabelled_patches
+
+    prepared = trained_segmenter["prepared"]
+    made = prepare_unlabelled_patches(trained_segmenter["raw"] / "38-Cloud_test", tmp_path / "u", patch_size=128,
+                                      overlap=0, min_valid_fraction=0.2, progress=False)  # fmt: skip
+    extra = made["counts"]["unlabelled"]
+    plain, more = (
+        SemiDataModule(prepared, 4, fraction=1 / 8, split_by="patch", split_seed=1, unlabelled=True, unlabelled_dir=u)
+        for u in (None, tmp_path / "u")
+    )
+    assert np.array_equal(plain.labelled, more.labelled) and more.extra == extra > 0
+    assert more.steps_per_epoch == (len(more.pool) + extra) // 4 > plain.steps_per_epoch
+    batches = list(iter(more.train_dataloader()))
+    assert len(batches) == more.steps_per_epoch
+    seen = {image.numpy().tobytes() for b in batches for image in b[0]["unlabelled"]["image"]}
+    assert len(seen) > len(more.pool)  # one epoch draws the unlabelled scenes' patches too
+
+    # Patches of another product (8-bit here) cannot share a pool with 16-bit labelled ones.
+    manifest = json.loads((tmp_path / "u" / "manifest.json").read_text())
+    (tmp_path / "u" / "manifest.json").write_text(json.dumps({**manifest, "dtype": "uint8"}))
+    with pytest.raises(DataError, match="unlabelled patches have dtype uint8"):
+        SemiDataModule(prepared, 4, fraction=1 / 8, split_by="patch", split_seed=1, unlabelled=True,
+                       unlabelled_dir=tmp_path / "u")  # fmt: skip
 
 
 @pytest.mark.parametrize("method", ["fixmatch", "unimatch"])

@@ -2,7 +2,8 @@
 
 A prepared folder holds ``<split>_images.npy`` (N, C, P, P in the source dtype), ``<split>_masks.npy``
 (N, P, P uint8: 1 cloud, 0 clear, 255 no data) and a manifest with the scenes of each split and the
-per-band percentiles of the training split's valid pixels.
+per-band percentiles of the training split's valid pixels. Scenes without labels (for semi-supervised
+training) are cut the same way into a folder of one split, ``unlabelled``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from rich.progress import track
 
 from satpipe.artifacts import atomic_dir, write_manifest
 from satpipe.data.npy import NpyAppender
-from satpipe.errors import DataError
-from satpipe.io.cloud38 import BANDS, group_by_scene, list_patches, read_patch
+from satpipe.errors import DataError, DatasetNotFoundError
+from satpipe.io.cloud38 import BANDS, Patch, group_by_scene, list_patches, read_patch
 
 logger = logging.getLogger(__name__)
 
 PATCH_STAGE = "patch"
+UNLABELLED_STAGE = "unlabelled-patch"
 IGNORE = 255  #: mask value of pixels without data
 SPLITS = ("train", "val")
 PERCENTILES = (1.0, 99.0)
@@ -51,6 +53,18 @@ def cut(image: np.ndarray, mask: np.ndarray, patch: int, overlap: int) -> list[t
         for y in ys
         for x in xs
     ]
+
+
+def valid_pieces(
+    image: np.ndarray, mask: np.ndarray, patch: int, overlap: int, min_valid_fraction: float
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """The patches of :func:`cut` with at least ``min_valid_fraction`` of pixels with data, and how many were skipped.
+
+    A pixel has data where any band is non-zero (the padding has none), labelled or not.
+    """
+    pieces = cut(image, mask, patch, overlap)
+    kept = [(piece, m) for piece, m in pieces if np.any(piece != 0, axis=0).mean() >= min_valid_fraction]
+    return kept, len(pieces) - len(kept)
 
 
 def label_mask(image: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -105,11 +119,10 @@ def prepare_cloud_patches(
                     NpyAppender(tmp / f"{name}_images.npy", (image.shape[0], patch_size, patch_size), image.dtype),
                     NpyAppender(tmp / f"{name}_masks.npy", (patch_size, patch_size), np.uint8),
                 )
-            for piece, mask in cut(image, label_mask(image, gt), patch_size, overlap):  # type: ignore[arg-type]
+            pieces, dropped = valid_pieces(image, label_mask(image, gt), patch_size, overlap, min_valid_fraction)  # type: ignore[arg-type]
+            skipped += dropped
+            for piece, mask in pieces:
                 valid = mask != IGNORE
-                if valid.mean() < min_valid_fraction:
-                    skipped += 1
-                    continue
                 writers[name][0].append(piece)
                 writers[name][1].append(mask)
                 kept[name][scene] = kept[name].get(scene, 0) + 1
@@ -147,3 +160,68 @@ def prepare_cloud_patches(
         )
     logger.info("patches: %s, %d skipped as mostly empty", manifest["counts"], skipped)
     return manifest
+
+
+def prepare_unlabelled_patches(
+    source: Path,
+    out_dir: Path,
+    *,
+    patch_size: int,
+    overlap: int,
+    min_valid_fraction: float,
+    progress: bool = True,
+    provenance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Cut scenes without labels (38-Cloud layout, ``train_*`` or ``test_*`` band folders) into ``unlabelled`` patches.
+
+    Patches are cut and skipped exactly as the labelled ones. Where a patch does have ground truth it is
+    kept as the hidden mask, used only to measure pseudo-labels; elsewhere the mask is all :data:`IGNORE`.
+
+    Returns:
+        The manifest written to ``out_dir``.
+    """
+    patches = unlabelled_patches(Path(source))
+    count = skipped = 0
+    scenes: dict[str, int] = {}
+    with atomic_dir(Path(out_dir)) as tmp:
+        writers: tuple[NpyAppender, NpyAppender] | None = None
+        for patch in track(patches, description="cutting unlabelled patches", disable=not progress):
+            image, gt = read_patch(patch)
+            hidden = label_mask(image, gt) if gt is not None else np.full(image.shape[1:], IGNORE, np.uint8)
+            if writers is None:
+                writers = (
+                    NpyAppender(tmp / "unlabelled_images.npy", (image.shape[0], patch_size, patch_size), image.dtype),
+                    NpyAppender(tmp / "unlabelled_masks.npy", (patch_size, patch_size), np.uint8),
+                )
+            pieces, dropped = valid_pieces(image, hidden, patch_size, overlap, min_valid_fraction)
+            skipped += dropped
+            for piece, mask in pieces:
+                writers[0].append(piece)
+                writers[1].append(mask)
+            scenes[patch.scene] = scenes.get(patch.scene, 0) + len(pieces)
+            count += len(pieces)
+        if writers is None or count == 0:
+            raise DataError(f"{source}: no unlabelled patch has {min_valid_fraction:.0%} valid pixels")
+        for writer in writers:
+            writer.close()
+        manifest = write_manifest(
+            tmp,
+            UNLABELLED_STAGE,
+            bands=list(BANDS),
+            dtype=str(writers[0].dtype),
+            patch_size=patch_size,
+            counts={"unlabelled": count},
+            skipped=skipped,
+            scenes=scenes,
+            **(provenance or {}),
+        )
+    logger.info("unlabelled patches: %d, %d skipped as mostly empty", count, skipped)
+    return manifest
+
+
+def unlabelled_patches(root: Path) -> list[Patch]:
+    """The patches of the first of the ``train``/``test`` splits found below ``root`` (ground truth optional)."""
+    try:
+        return list_patches(root, "train", require_gt=False)
+    except DatasetNotFoundError:
+        return list_patches(root, "test", require_gt=False)

@@ -2,7 +2,8 @@
 
 The labelled subset is a fraction of the prepared training patches, drawn by patch or by whole scene
 with a seed; the rest of the training patches form the unlabelled pool, their labels hidden from the
-loss (kept only to measure pseudo-labels). Both arms of an experiment draw the same subset and take the
+loss (kept only to measure pseudo-labels), joined by the patches of any scenes prepared without labels
+(:func:`satpipe.data.patches.prepare_unlabelled_patches`). Both arms of an experiment draw the same subset and take the
 same number of steps per epoch: one per unlabelled batch, the labelled patches cycled to match.
 """
 
@@ -14,10 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 from pytorch_lightning.utilities import CombinedLoader
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
+from satpipe.artifacts import read_manifest
 from satpipe.data.loaders import make_loader
+from satpipe.data.patches import UNLABELLED_STAGE
 from satpipe.data.segmentation import PatchDataModule, PatchDataset
+from satpipe.errors import DataError
 
 
 def labelled_indices(scenes: dict[str, int], fraction: float, split_by: str, seed: int) -> np.ndarray:
@@ -68,6 +72,7 @@ class SemiDataModule(PatchDataModule):
         split_by: str,
         split_seed: int,
         unlabelled: bool,
+        unlabelled_dir: Path | None = None,
         num_workers: int = 0,
     ) -> None:
         super().__init__(prepared_dir, batch_size=batch_size, num_workers=num_workers)
@@ -75,11 +80,22 @@ class SemiDataModule(PatchDataModule):
         self.labelled = labelled_indices(scenes, fraction, split_by, split_seed)
         self.pool = np.setdiff1d(np.arange(sum(scenes.values())), self.labelled)
         self.use_unlabelled = unlabelled
+        self.unlabelled_dir = Path(unlabelled_dir) if unlabelled_dir is not None else None
+        self.extra = 0
+        if self.unlabelled_dir is not None:
+            extra = read_manifest(self.unlabelled_dir, UNLABELLED_STAGE)
+            for key in ("dtype", "bands", "patch_size"):
+                if extra[key] != self.manifest[key]:
+                    raise DataError(
+                        f"{self.unlabelled_dir}: unlabelled patches have {key} {extra[key]}, the labelled ones "
+                        f"{self.manifest[key]}; both must come from the same sensor, product and patch size"
+                    )
+            self.extra = extra["counts"]["unlabelled"]
 
     @property
     def steps_per_epoch(self) -> int:
-        """One step per unlabelled batch, for both arms."""
-        return max(1, len(self.pool) // self.batch_size)
+        """One step per unlabelled batch (the pool and any unlabelled scenes), for both arms."""
+        return max(1, (len(self.pool) + self.extra) // self.batch_size)
 
     def train_dataloader(self) -> Any:
         patches = PatchDataset(self.prepared_dir, "train")
@@ -87,6 +103,8 @@ class SemiDataModule(PatchDataModule):
         cycled = self.steps_per_epoch * self.batch_size  # the labelled patches, cycled to match the pool
         loaders = {"labelled": make_loader(labelled, self.batch_size, self.num_workers, train=True, num_samples=cycled)}
         if self.use_unlabelled:
-            pool = UnlabelledPatches(Subset(patches, self.pool.tolist()))
-            loaders["unlabelled"] = make_loader(pool, self.batch_size, self.num_workers, train=True)
+            pool: Dataset[dict[str, Any]] = Subset(patches, self.pool.tolist())
+            if self.unlabelled_dir is not None:
+                pool = ConcatDataset([pool, PatchDataset(self.unlabelled_dir, "unlabelled")])
+            loaders["unlabelled"] = make_loader(UnlabelledPatches(pool), self.batch_size, self.num_workers, train=True)
         return CombinedLoader(loaders, mode="min_size")

@@ -182,6 +182,7 @@ def fit_semi(
     save_top_k: int,
     early_stopping_patience: int | None,
     seed: int,
+    unlabelled_dir: Path | None = None,
     deterministic: bool = False,
     resume_every_n_steps: int = 0,
     wandb_run: Any = None,
@@ -193,6 +194,9 @@ def fit_semi(
 ) -> dict[str, Any]:
     """Train one arm of the semi-supervised experiment on a labelled fraction of prepared patches.
 
+    The unlabelled pool is the rest of the training patches plus, given ``unlabelled_dir``, the patches
+    of scenes prepared without labels; both arms take one step per unlabelled batch.
+
     ``ignored`` takes the supervised trainer's settings that do not apply here (Sat-SlideMix, dihedral
     augmentation of whole batches, prediction overlays): weak and strong views replace them.
 
@@ -202,7 +206,7 @@ def fit_semi(
     pl.seed_everything(seed, workers=True, verbose=False)
     datamodule = SemiDataModule(
         Path(prepared_dir), batch_size, fraction=fraction, split_by=split_by, split_seed=split_seed,
-        unlabelled=method != "supervised", num_workers=num_workers,
+        unlabelled=method != "supervised", unlabelled_dir=unlabelled_dir, num_workers=num_workers,
     )  # fmt: skip
     bands = datamodule.manifest["bands"]
     low, high = normalization_range(datamodule.manifest, normalization)
@@ -229,7 +233,8 @@ def fit_semi(
         fraction=fraction,
         split_by=split_by,
         labelled_patches=len(datamodule.labelled),
-        unlabelled_patches=len(datamodule.pool),
+        unlabelled_patches=len(datamodule.pool) + datamodule.extra,
+        unlabelled_scene_patches=datamodule.extra,
         normalization=normalization,
         bands=bands,
         seed=seed,

@@ -163,12 +163,21 @@ def scene_id(index: int) -> str:
 
 
 def write_cloud_dataset(
-    root: Path, *, train_scenes: int, test_scenes: int, size: int, seed: int = 0, progress: bool = True
+    root: Path,
+    *,
+    train_scenes: int,
+    test_scenes: int,
+    size: int,
+    seed: int = 0,
+    first_index: int = 0,
+    progress: bool = True,
 ) -> dict[str, Path]:
     """Write a synthetic 38-Cloud, its full scenes as GeoTIFFs, and an 8-bit GhalamClouds-style test set.
 
     The 38-Cloud copy has training patches with ground truth, test patches and whole-scene ground
     truths; the full scenes carry a CRS; the GhalamClouds copy holds the test scenes as another sensor.
+    Scene ``i`` is drawn from the seed ``[seed, i]``; ``first_index`` continues a series, so more scenes
+    from one seed (say, unlabelled ones) are new scenes, never copies.
 
     Returns:
         The roots ``training``, ``test``, ``scenes`` and ``ghalam``.
@@ -180,7 +189,7 @@ def write_cloud_dataset(
         "scenes": root / "scenes",
         "ghalam": root / "GhalamClouds",
     }
-    jobs = [(i, "train" if i < train_scenes else "test") for i in range(train_scenes + test_scenes)]
+    jobs = [(first_index + i, "train" if i < train_scenes else "test") for i in range(train_scenes + test_scenes)]
     for index, split in track(jobs, description="synthesizing cloudy scenes", disable=not progress):
         scene = render_scene(np.random.default_rng([seed, index]), size, size)
         dn, sid = landsat_dn(scene), scene_id(index)
