@@ -81,6 +81,7 @@ def test_every_stage_is_deployed(specs: dict[str, str]) -> None:
         "satpipe-report.report_cloudmask",
         "satpipe-pipeline.sweep_pipeline", "satpipe-report.report_sweep",
         "satpipe-pipeline.semi_pipeline", "satpipe-train.train_semi", "satpipe-report.report_semi",
+        "satpipe-data.prepare_unlabelled_patches",
     }  # fmt: skip
 
 
