@@ -227,9 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         flyte.init(root_dir=PROJECT_ROOT)
         artifacts_root().mkdir(parents=True, exist_ok=True)
         wandb_kwargs["dir"] = str(artifacts_root())  # W&B adds its own wandb/ folder below
+
     # Keyed by content, so a moved or touched copy of the same data still hits the cache.
-    data = Dir.from_local_sync(str(data_dir)) if data_dir else None
-    digest = dir_digest(data_dir) if data_dir else None
+    def local_input(folder: Path | None) -> tuple[Dir | None, str | None]:
+        return (Dir.from_local_sync(str(folder)), dir_digest(folder)) if folder else (None, None)
+
+    data, digest = local_input(data_dir)
     started = time.monotonic()
     runner = flyte.with_runcontext(
         mode="remote" if args.remote else "local",
@@ -244,10 +247,8 @@ def main(argv: list[str] | None = None) -> int:
                 sweep_pipeline, args.preset, base, trials, data_dir=data, data_digest=digest, parallel=args.parallel
             )
         else:
-            extra = {}
-            if unlabelled_dir is not None:
-                extra = {"unlabelled_dir": Dir.from_local_sync(str(unlabelled_dir)),
-                         "unlabelled_digest": dir_digest(unlabelled_dir)}  # fmt: skip
+            unlabelled, unlabelled_digest = local_input(unlabelled_dir)
+            extra = {"unlabelled_dir": unlabelled, "unlabelled_digest": unlabelled_digest} if unlabelled else {}
             run = runner.run(FAMILIES[type(cfg)].load(), cfg, data_dir=data, data_digest=digest, **extra)
         if args.remote:
             print(f"submitted: {run.url}")

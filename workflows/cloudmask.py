@@ -13,13 +13,13 @@ import flyte
 from flyte.io import Dir
 
 from config import CloudMaskConfig
-from envs import one_gpu, pipeline_env
+from envs import pipeline_env
 from tasks.download import download_cloudmask, synthesize_cloudmask
 from tasks.evaluate import evaluate_cloudmask
 from tasks.prepare import prepare_cloudmask_patches
 from tasks.report import report_cloudmask
-from tasks.train import logged_on, train_segmenter
 from workflows import PipelineResult, fan_out, local_data
+from workflows.segmentation import segmentation_trial
 
 
 async def cloudmask_data(cfg: CloudMaskConfig, data_dir: Dir | None, data_digest: str | None) -> tuple[Dir, Dir]:
@@ -39,10 +39,7 @@ async def cloudmask_data(cfg: CloudMaskConfig, data_dir: Dir | None, data_digest
 
 async def cloudmask_trial(cfg: CloudMaskConfig, raw: Dir, prepared: Dir) -> tuple[Dir, Dir]:
     """Stages 3 and 4 for the seed ``cfg.training.seed``: training, then both geometries on the test files."""
-    trained = await logged_on(train_segmenter, cfg.resources).aio(prepared, cfg.model, cfg.training)
-    return trained, await evaluate_cloudmask.override(resources=one_gpu(cfg.resources)).aio(
-        raw, prepared, trained, cfg.evaluation
-    )
+    return await segmentation_trial(cfg, raw, prepared, evaluate_cloudmask)  # type: ignore[arg-type]
 
 
 @pipeline_env.task

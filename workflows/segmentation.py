@@ -37,13 +37,15 @@ async def segmentation_data(cfg: SegmentationConfig, data_dir: Dir | None, data_
     return raw, prepared
 
 
-async def segmentation_trial(cfg: SegmentationConfig, raw: Dir, prepared: Dir) -> tuple[Dir, Dir]:
-    """Stages 3 and 4: training and the full-scene evaluation for one config."""
+async def segmentation_trial(
+    cfg: SegmentationConfig, raw: Dir, prepared: Dir, evaluate: flyte.TaskTemplate = evaluate_segmenter
+) -> tuple[Dir, Dir]:
+    """Stages 3 and 4: training and the full-scene evaluation (``evaluate``, a scene-scoring task) for one config."""
     # -- Stage 3: train (GPU, cached) ------------------------------------------------------------------
     trained = await logged_on(train_segmenter, cfg.resources).aio(prepared, cfg.model, cfg.training)
 
     # -- Stage 4: full-scene evaluation (GPU, cached) --------------------------------------------------
-    return trained, await evaluate_segmenter.override(resources=one_gpu(cfg.resources)).aio(
+    return trained, await evaluate.override(resources=one_gpu(cfg.resources)).aio(
         raw, prepared, trained, cfg.evaluation
     )
 

@@ -9,6 +9,7 @@ the mask (uint8: 1 cloud, 0 clear, 255 no data) and, beside it, the probability 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,15 +73,13 @@ def onnx_predictor(path: Path) -> tuple[Predictor, list[str]]:
     """An exported segmenter run by ONNX Runtime (on the GPU when its CUDA provider is there)."""
     import onnxruntime as ort
 
-    from satpipe.export import onnx_info
-
     if not path.is_file():
         raise DataError(f"{path}: model does not exist")
     try:
-        info = onnx_info(path)
         session = ort.InferenceSession(
             str(path), providers=[p for p in PROVIDERS if p in ort.get_available_providers()]
         )
+        info = {k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
     except Exception as e:  # a damaged or foreign file
         raise DataError(f"{path}: not an ONNX model satpipe exported ({type(e).__name__})") from None
     if info.get("task") != "cloud segmentation":

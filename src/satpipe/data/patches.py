@@ -67,6 +67,14 @@ def valid_pieces(
     return kept, len(pieces) - len(kept)
 
 
+def patch_writers(folder: Path, split: str, image: np.ndarray, patch_size: int) -> tuple[NpyAppender, NpyAppender]:
+    """Appenders of a split's patches (``image``'s bands and dtype) and their uint8 masks."""
+    return (
+        NpyAppender(folder / f"{split}_images.npy", (image.shape[0], patch_size, patch_size), image.dtype),
+        NpyAppender(folder / f"{split}_masks.npy", (patch_size, patch_size), np.uint8),
+    )
+
+
 def label_mask(image: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """uint8 mask: 1 cloud, 0 clear, :data:`IGNORE` where every band is 0 (no data)."""
     return np.where(np.all(image == 0, axis=0), IGNORE, gt).astype(np.uint8)
@@ -115,10 +123,7 @@ def prepare_cloud_patches(
         for name, scene, patch in track(jobs, description="cutting patches", disable=not progress):
             image, gt = read_patch(patch)
             if name not in writers:
-                writers[name] = (
-                    NpyAppender(tmp / f"{name}_images.npy", (image.shape[0], patch_size, patch_size), image.dtype),
-                    NpyAppender(tmp / f"{name}_masks.npy", (patch_size, patch_size), np.uint8),
-                )
+                writers[name] = patch_writers(tmp, name, image, patch_size)
             pieces, dropped = valid_pieces(image, label_mask(image, gt), patch_size, overlap, min_valid_fraction)  # type: ignore[arg-type]
             skipped += dropped
             for piece, mask in pieces:
@@ -181,7 +186,7 @@ def prepare_unlabelled_patches(
         The manifest written to ``out_dir``.
     """
     patches = unlabelled_patches(Path(source))
-    count = skipped = 0
+    skipped = 0
     scenes: dict[str, int] = {}
     with atomic_dir(Path(out_dir)) as tmp:
         writers: tuple[NpyAppender, NpyAppender] | None = None
@@ -189,18 +194,14 @@ def prepare_unlabelled_patches(
             image, gt = read_patch(patch)
             hidden = label_mask(image, gt) if gt is not None else np.full(image.shape[1:], IGNORE, np.uint8)
             if writers is None:
-                writers = (
-                    NpyAppender(tmp / "unlabelled_images.npy", (image.shape[0], patch_size, patch_size), image.dtype),
-                    NpyAppender(tmp / "unlabelled_masks.npy", (patch_size, patch_size), np.uint8),
-                )
+                writers = patch_writers(tmp, "unlabelled", image, patch_size)
             pieces, dropped = valid_pieces(image, hidden, patch_size, overlap, min_valid_fraction)
             skipped += dropped
             for piece, mask in pieces:
                 writers[0].append(piece)
                 writers[1].append(mask)
             scenes[patch.scene] = scenes.get(patch.scene, 0) + len(pieces)
-            count += len(pieces)
-        if writers is None or count == 0:
+        if writers is None or writers[0].count == 0:
             raise DataError(f"{source}: no unlabelled patch has {min_valid_fraction:.0%} valid pixels")
         for writer in writers:
             writer.close()
@@ -210,12 +211,12 @@ def prepare_unlabelled_patches(
             bands=list(BANDS),
             dtype=str(writers[0].dtype),
             patch_size=patch_size,
-            counts={"unlabelled": count},
+            counts={"unlabelled": writers[0].count},
             skipped=skipped,
             scenes=scenes,
             **(provenance or {}),
         )
-    logger.info("unlabelled patches: %d, %d skipped as mostly empty", count, skipped)
+    logger.info("unlabelled patches: %d, %d skipped as mostly empty", manifest["counts"]["unlabelled"], skipped)
     return manifest
 
 

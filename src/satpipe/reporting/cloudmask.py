@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from satpipe.artifacts import read_manifest
+from satpipe.comparison import mean_and_spread
 from satpipe.evaluation.segmentation import EVALUATE_STAGE, METRICS_JSON, PREVIEW_DIR
 from satpipe.reporting.curves import PALETTE
 from satpipe.reporting.html import Section, key_value_table, render_page
@@ -36,10 +36,6 @@ RUN_COLUMNS: tuple[tuple[str, Any, str], ...] = (
 )
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def repeat_runs_table(runs: list[dict[str, Any]]) -> tuple[go.Figure, dict[str, tuple[float, float]]]:
     """One row per seed, then the mean and standard deviation over seeds, as the NYU CloudMask study tabulates.
 
@@ -50,7 +46,7 @@ def repeat_runs_table(runs: list[dict[str, Any]]) -> tuple[go.Figure, dict[str, 
     values = {
         name: [float(get(m)) if get(m) is not None else float("nan") for m in runs] for name, get, _ in RUN_COLUMNS
     }
-    stats = {name: _mean_std(v) for name, v in values.items()}
+    stats = {name: mean_and_spread(v) for name, v in values.items()}
     rows = [
         [str(m["training"]["seed"]), *(fmt.format(values[n][i]) for n, _, fmt in RUN_COLUMNS)]
         for i, m in enumerate(runs)

@@ -7,7 +7,6 @@ mean gain exceeds the larger of the two arms' spreads.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from satpipe.artifacts import read_manifest
 from satpipe.comparison import gain_over, mean_and_spread
-from satpipe.evaluation.segmentation import EVALUATE_STAGE, METRICS_JSON
+from satpipe.evaluation.segmentation import EVALUATE_STAGE
 from satpipe.reporting.curves import PALETTE
 from satpipe.reporting.html import Section, key_value_table, render_page
 from satpipe.training.history import epoch_series, read_metrics_csv
@@ -42,12 +41,11 @@ def branches(train_dirs: list[Path], eval_dirs: list[Path]) -> list[dict[str, An
     out = []
     for train_dir, eval_dir in zip(train_dirs, eval_dirs, strict=True):
         train = read_manifest(Path(train_dir), TRAIN_STAGE)
-        read_manifest(Path(eval_dir), EVALUATE_STAGE)
-        mean = json.loads((Path(eval_dir) / METRICS_JSON).read_text())["full_scene"]["mean_over_scenes"]
+        scores = dict(read_manifest(Path(eval_dir), EVALUATE_STAGE)["headline"])  # the full-scene means
         out.append({
             "fraction": train["fraction"], "method": train["method"], "seed": train["seed"],
             "labelled": train["labelled_patches"], "unlabelled": train["unlabelled_patches"],
-            "jaccard": mean["jaccard"], "precision": mean["precision"], "recall": mean["recall"],
+            "jaccard": scores["Jaccard"], "precision": scores["precision"], "recall": scores["recall"],
             "train_dir": Path(train_dir),
         })  # fmt: skip
     return out

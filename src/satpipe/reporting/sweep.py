@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,12 @@ class Trial:
         """The swept settings and their values."""
         return dict(o.split("=", 1) for o in self.overrides)
 
+    @cached_property
     def metrics(self) -> dict[str, float]:
         """The evaluation's headline metrics in order (empty for a failed trial)."""
         return {} if self.eval_dir is None else dict(read_manifest(self.eval_dir, EVALUATE_STAGE)["headline"])
 
+    @cached_property
     def training(self) -> dict[str, Any]:
         """The training manifest (empty for a failed trial)."""
         return {} if self.train_dir is None else read_manifest(self.train_dir, TRAIN_STAGE)
@@ -58,11 +61,11 @@ def _number(text: str) -> float | None:
 def trial_table(trials: list[Trial], objective: str) -> str:
     """An HTML table of every trial, best first; clicking a header sorts by that column."""
     keys = list(trials[0].params)
-    metric_names = next((list(t.metrics()) for t in trials if t.status == "ok"), [])
+    metric_names = next((list(t.metrics) for t in trials if t.status == "ok"), [])
     header = ["trial", *keys, *metric_names, "epochs", "train time (s)", "status"]
     rows = []
-    for index, trial in sorted(enumerate(trials, 1), key=lambda it: -it[1].metrics().get(objective, -math.inf)):
-        metrics, train = trial.metrics(), trial.training()
+    for index, trial in sorted(enumerate(trials, 1), key=lambda it: -it[1].metrics.get(objective, -math.inf)):
+        metrics, train = trial.metrics, trial.training
         cells = [
             str(index),
             *trial.params.values(),
@@ -107,7 +110,7 @@ def _dimension(label: str, values: list[str]) -> dict[str, Any]:
 def parallel_coordinates(trials: list[Trial], objective: str) -> go.Figure:
     """Every finished trial as a line through its settings and the objective, coloured by the objective."""
     done = [t for t in trials if t.status == "ok"]
-    scores = [t.metrics()[objective] for t in done]
+    scores = [t.metrics[objective] for t in done]
     dimensions = [_dimension(key, [t.params[key] for t in done]) for key in done[0].params]
     dimensions.append({"label": objective, "values": scores})
     fig = go.Figure(
@@ -127,7 +130,7 @@ def objective_by_setting(trials: list[Trial], objective: str) -> go.Figure:
         numbers = [_number(v) for v in values]
         x = numbers if all(n is not None for n in numbers) else values
         fig.add_trace(
-            go.Scatter(x=x, y=[t.metrics()[objective] for t in done], mode="markers", name=key,
+            go.Scatter(x=x, y=[t.metrics[objective] for t in done], mode="markers", name=key,
                        marker={"size": 10, "color": PALETTE[(i - 1) % len(PALETTE)]}, showlegend=False),
             row=1, col=i,
         )  # fmt: skip
@@ -144,10 +147,10 @@ def sweep_report(trials: list[Trial], preset: str, base: list[str], title: str, 
     sections = []
     headline = {"trials": str(len(trials)), "finished": str(len(done)), "failed": str(len(trials) - len(done))}
     if done:
-        objective = next(iter(done[0].metrics()))
-        best = max(done, key=lambda t: t.metrics()[objective])
-        train = best.training()
-        headline |= {f"best {objective}": f"{best.metrics()[objective]:.4f}", "best trial": f"{trials.index(best) + 1}"}
+        objective = next(iter(done[0].metrics))
+        best = max(done, key=lambda t: t.metrics[objective])
+        train = best.training
+        headline |= {f"best {objective}": f"{best.metrics[objective]:.4f}", "best trial": f"{trials.index(best) + 1}"}
         sections += [
             Section("Trials", body=trial_table(trials, objective), note="Best first; click a header to sort."),
             Section("Parallel coordinates", parallel_coordinates(trials, objective)),

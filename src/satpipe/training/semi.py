@@ -113,7 +113,7 @@ class SemiSegmenter(CloudSegmenter):
         views = 2 if self.hparams.method == "unimatch" else 1
         strong = []
         for _ in range(views):
-            box = cutmix_boxes(len(u), *u.shape[-2:])
+            box = cutmix_boxes(len(u), *u.shape[-2:]).to(u.device)
             s = photometric(u)
             s, target, kept, mixed_valid = cutmix(
                 box, (s, s[other]), (pseudo, pseudo[other]), (keep, keep[other]), (valid, valid[other])

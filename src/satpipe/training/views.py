@@ -89,9 +89,9 @@ def photometric(
     mean = out.mean(dim=(2, 3), keepdim=True)
     out = (out - mean) * torch.empty(b, c, 1, 1, device=device).uniform_(1 - contrast, 1 + contrast) + mean
     out = out + torch.randn_like(out) * torch.rand(b, 1, 1, 1, device=device) * noise
-    blurred = [gaussian_blur(out[i], float(torch.empty(()).uniform_(*blur_sigma))) for i in range(b)]
-    chosen = torch.rand(b, device=device) < blur_p
-    return torch.where(chosen.view(b, 1, 1, 1), torch.stack(blurred), out)
+    sigmas = [float(torch.empty(()).uniform_(*blur_sigma)) for _ in range(b)]
+    chosen = (torch.rand(b, device=device) < blur_p).tolist()
+    return torch.stack([gaussian_blur(x, sigma) if c else x for x, sigma, c in zip(out, sigmas, chosen, strict=True)])
 
 
 def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
