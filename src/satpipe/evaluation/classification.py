@@ -19,6 +19,7 @@ from torchmetrics.classification import (
 
 from satpipe.artifacts import atomic_dir, read_manifest, write_manifest
 from satpipe.data.chips import PREPARE_STAGE, ChipDataset
+from satpipe.training.checkpoints import load_trained
 from satpipe.training.classifier import SceneClassifier
 from satpipe.training.trainer import TRAIN_STAGE
 
@@ -42,10 +43,7 @@ def classification_metrics(num_classes: int) -> MetricCollection:
 
 def load_classifier(train_dir: Path, map_location: str | torch.device = "cpu") -> SceneClassifier:
     """Load the best checkpoint of a training output, without fetching pretrained weights again."""
-    manifest = read_manifest(Path(train_dir), TRAIN_STAGE)
-    path = Path(train_dir) / manifest["best_checkpoint"]
-    module = SceneClassifier.load_from_checkpoint(path, map_location=map_location, pretrained=False)
-    return module.eval()
+    return load_trained(Path(train_dir), map_location)  # type: ignore[return-value]
 
 
 @torch.inference_mode()

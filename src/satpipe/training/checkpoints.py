@@ -35,6 +35,9 @@ def load_trained(path: Path, map_location: str | torch.device = "cpu") -> pl.Lig
         raise DataError(f"{path}: checkpoint does not exist")
     try:
         hparams = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["hyper_parameters"]
-        return module_class(hparams).load_from_checkpoint(path, map_location=map_location).eval()
+        cls = module_class(hparams)
+        # The checkpoint holds every weight: fetching a classifier's pretrained backbone again would be wasted.
+        rebuild = {"pretrained": False} if cls is SceneClassifier else {}
+        return cls.load_from_checkpoint(path, map_location=map_location, **rebuild).eval()
     except Exception as e:  # any unpickling error, missing key or shape mismatch means: not ours
         raise DataError(f"{path}: not a satpipe checkpoint ({type(e).__name__})") from None
