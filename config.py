@@ -232,7 +232,9 @@ class CloudMaskConfig:
 class SemiSupervisedConfig:
     """The labelled subset both arms share and how the semi-supervised arm uses the rest."""
 
-    fractions: str = "1/16"  # labelled shares of the training patches, comma separated: 1/16,1/8,1/4
+    # Labelled shares of the training patches, comma separated. 1 labels every patch: supervised-only on all
+    # the labels the smaller shares hide, the reference that says how much room unlabelled data has to fill.
+    fractions: str = "1/16,1"
     split_by: str = "patch"  # patch | scene (label whole scenes, as annotation campaigns do)
     split_seed: int = 0  # which patches or scenes are labelled
     method: str = "fixmatch"  # fixmatch | unimatch (two strong views and feature perturbation)
@@ -524,7 +526,7 @@ def _validate_cloudmask(cfg: CloudMaskConfig) -> None:
 
 
 def labelled_fractions(semi: SemiSupervisedConfig) -> list[float]:
-    """``semi.fractions`` as numbers: ``"1/16,0.25"`` -> ``[0.0625, 0.25]``.
+    """``semi.fractions`` as numbers: ``"1/16,0.25,1"`` -> ``[0.0625, 0.25, 1.0]``.
 
     Raises:
         ConfigError: If one is not a number or ratio between 0 and 1.
@@ -536,7 +538,7 @@ def labelled_fractions(semi: SemiSupervisedConfig) -> list[float]:
             value = float(num) / float(den) if den else float(num)
         except (ValueError, ZeroDivisionError):
             value = -1.0
-        _require(0 < value < 1, "semi.fractions", semi.fractions, "shares between 0 and 1 such as 1/16,1/8")
+        _require(0 < value <= 1, "semi.fractions", semi.fractions, "shares in (0, 1] such as 1/16,1/8,1")
         values.append(value)
     return values
 

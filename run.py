@@ -321,15 +321,19 @@ def print_summary(cfg: Any, result: Any, seconds: float, local_data: bool) -> No
         for i, (name, _) in enumerate(headlines[0]):
             mean, spread = mean_and_spread([h[i][1] for h in headlines])
             print(f"{prefix}{name} {mean:.4f} ± {spread:.4f} over {len(headlines)} seeds")
-    for arm, headlines in arms.items():  # the semi-supervised experiment: each method against supervised-only
+    scores = {arm: [h[0][1] for h in headlines] for arm, headlines in arms.items()}
+    for arm, values in scores.items():  # the semi-supervised experiment: each method against supervised-only
         method, _, share = arm.partition(" ")
-        if method and method != "supervised" and (base := arms.get(f"supervised {share}")):
-            name = headlines[0][0][0]
-            g = gain_over([h[0][1] for h in base], [h[0][1] for h in headlines])
+        name = arms[arm][0][0][0]
+        if method and method != "supervised" and (base := scores.get(f"supervised {share}")):
+            g = gain_over(base, values)
             beats = "beats" if g["beats_spread"] else "does not beat"
             print(
                 f"{arm} vs supervised: {name} gain {g['gain']:+.4f}, which {beats} the seed spread ({g['spread']:.4f})"
             )
+        elif method == "supervised" and share != "1" and (every := scores.get("supervised 1")):
+            worth = gain_over(every, values)["gain"]
+            print(f"{arm} vs every label: {name} {worth:+.4f} (what the hidden labels are worth)")
     report = latest_report(cfg.name, Path(result.report.path) / "report.html")
     print(f"report:      {report}")
     for label, trained, train in zip(labels, result.trained, trains, strict=True):

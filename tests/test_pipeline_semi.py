@@ -56,15 +56,22 @@ def test_both_arms_train_on_shared_data_and_are_compared(first, workspace: Path)
 
 
 def test_another_fraction_trains_only_its_own_arms(first, workspace: Path) -> None:
-    more = run_cli(workspace, "semi", "--seeds", "2", *TINY, "--set", "semi.fractions=1/4,1/2")
+    more = run_cli(workspace, "semi", "--seeds", "2", *TINY, "--set", "semi.fractions=1/4,1/2,1")
     assert more.returncode == 0, more.stderr[-3000:]
     status = stage_status(more.stdout)
     assert status["data"].startswith("cached") and status["prepare"].startswith("cached")
     train = branch_status(more.stdout, "train")
+    # Every label leaves nothing unlabelled: only the supervised reference trains at share 1.
     assert {k for k, v in train.items() if v == "executed"} == {
-        f"{arm} 1/2 seed {seed}" for arm in ("supervised", "fixmatch") for seed in (42, 43)
+        f"{arm} {share} seed {seed}"
+        for share, arms in (("1/2", ("supervised", "fixmatch")), ("1", ("supervised",)))
+        for arm in arms
+        for seed in (42, 43)
     }
-    assert "<h2>Gain against the labelled share" in (workspace / "reports" / "semi.html").read_text()
+    for share in ("1/4", "1/2"):
+        assert re.search(rf"^supervised {share} vs every label: Jaccard [+-]0\.\d{{4}}", more.stdout, re.M)
+    html = (workspace / "reports" / "semi.html").read_text()
+    assert "<h2>Gain against the labelled share" in html and "supervised on every label" in html
 
 
 def test_unlabelled_scenes_join_the_pool_of_both_arms(first, workspace: Path) -> None:

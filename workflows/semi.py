@@ -4,7 +4,7 @@ Scenes and patches come from the cloud segmentation stages (shared and cached); 
 generated or the user's, are patched by a stage of their own and join the unlabelled pool. For every
 labelled fraction and seed, the supervised-only arm and the semi-supervised arm train on the same labelled
 patches as parallel branches, each cached on its own, and both are scored by the 38-Cloud full-scene
-protocol on the held-out test scenes.
+protocol on the held-out test scenes. A share of 1 trains the supervised reference on every label.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import replace
 import flyte
 from flyte.io import Dir
 
-from config import SemiConfig, SemiSupervisedConfig
+from config import SemiConfig, SemiSupervisedConfig, labelled_fractions
 from envs import one_gpu, pipeline_env
 from tasks.download import synthesize_clouds
 from tasks.evaluate import evaluate_segmenter
@@ -46,12 +46,14 @@ async def semi_pipeline(
         logged_on(train_semi, cfg.resources),
         evaluate_segmenter.override(resources=one_gpu(cfg.resources)),
     )
-    # A branch sees only its own share, so adding a share to the list leaves the others' caches alone.
+    # A branch sees only its own share, so adding a share to the list leaves the others' caches alone. With
+    # every label (share 1) nothing is left unlabelled unless scenes without labels were given.
     branches = [
         (replace(cfg.semi, fractions=share.strip()), cfg.training.seed + i, arm)
-        for share in cfg.semi.fractions.split(",")
+        for share, fraction in zip(cfg.semi.fractions.split(","), labelled_fractions(cfg.semi), strict=True)
         for i in range(cfg.seeds)
         for arm in ("supervised", cfg.semi.method)
+        if arm == "supervised" or fraction < 1 or unlabelled is not None
     ]
 
     async def branch(spec: tuple[SemiSupervisedConfig, int, str]) -> tuple[Dir, Dir]:

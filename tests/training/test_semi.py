@@ -75,23 +75,31 @@ def test_labelled_subsets_by_patch_and_by_scene() -> None:
     starts = {"a": 0, "b": 10, "c": 30, "d": 60}
     whole = [name for name in scenes if set(range(starts[name], starts[name] + scenes[name])) <= set(by_scene)]
     assert sum(scenes[n] for n in whole) == len(by_scene) >= 0.2 * 64  # whole scenes only, at least the share
-    assert config.labelled_fractions(config.SemiSupervisedConfig(fractions="1/16, 0.25")) == [1 / 16, 0.25]
-    with pytest.raises(ConfigError, match="between 0 and 1"):
-        config.labelled_fractions(config.SemiSupervisedConfig(fractions="3/2"))
+    assert np.array_equal(labelled_indices(scenes, 1, "scene", seed=3), np.arange(64))  # every label: the reference
+    assert config.labelled_fractions(config.SemiSupervisedConfig(fractions="1/16, 0.25,1")) == [1 / 16, 0.25, 1]
+    for bad in ("3/2", "0", "1/0", "half"):
+        with pytest.raises(ConfigError, match=r"shares in \(0, 1\]"):
+            config.labelled_fractions(config.SemiSupervisedConfig(fractions=bad))
 
 
-def test_both_arms_take_the_same_steps_on_the_same_labels(trained_segmenter: dict[str, Path]) -> None:
+def test_every_arm_takes_the_same_steps_and_both_arms_the_same_labels(trained_segmenter: dict[str, Path]) -> None:
     prepared = trained_segmenter["prepared"]
     arms = [
         SemiDataModule(prepared, 4, fraction=1 / 8, split_by="patch", split_seed=1, unlabelled=u) for u in (False, True)
     ]
+    every = SemiDataModule(prepared, 4, fraction=1, split_by="patch", split_seed=1, unlabelled=False)
     assert np.array_equal(arms[0].labelled, arms[1].labelled)
-    assert set(arms[1].pool).isdisjoint(arms[1].labelled)
-    loaders = [arm.train_dataloader() for arm in arms]
-    supervised, semi = (list(iter(loader)) for loader in loaders)
-    assert len(supervised) == len(semi) == arms[0].steps_per_epoch
+    assert set(arms[1].pool).isdisjoint(arms[1].labelled) and len(every.pool) == 0
+    loaders = [arm.train_dataloader() for arm in (*arms, every)]
+    supervised, semi, reference = (list(iter(loader)) for loader in loaders)
+    total = len(arms[0].labelled) + len(arms[0].pool)
+    assert len(supervised) == len(semi) == len(reference) == arms[0].steps_per_epoch == total // 4
     batch = semi[0][0]
     assert set(batch) == {"labelled", "unlabelled"} and batch["unlabelled"]["valid"].dtype == torch.uint8
+    seen = {image.numpy().tobytes() for b in reference for image in b[0]["labelled"]["image"]}
+    assert len(seen) > 0.9 * total  # the reference draws (almost) every training patch in an epoch
+    with pytest.raises(DataError, match="every training patch is labelled"):
+        SemiDataModule(prepared, 4, fraction=1, split_by="patch", split_seed=1, unlabelled=True)
 
 
 def test_unlabelled_scenes_join_the_pool(trained_segmenter: dict[str, Path], tmp_path: Path) -> None:
@@ -106,7 +114,7 @@ def test_unlabelled_scenes_join_the_pool(trained_segmenter: dict[str, Path], tmp
         for u in (None, tmp_path / "u")
     )
     assert np.array_equal(plain.labelled, more.labelled) and more.extra == extra > 0
-    assert more.steps_per_epoch == (len(more.pool) + extra) // 4 > plain.steps_per_epoch
+    assert more.steps_per_epoch == (len(more.labelled) + len(more.pool) + extra) // 4 > plain.steps_per_epoch
     batches = list(iter(more.train_dataloader()))
     assert len(batches) == more.steps_per_epoch
     seen = {image.numpy().tobytes() for b in batches for image in b[0]["unlabelled"]["image"]}

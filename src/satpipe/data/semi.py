@@ -3,8 +3,10 @@
 The labelled subset is a fraction of the prepared training patches, drawn by patch or by whole scene
 with a seed; the rest of the training patches form the unlabelled pool, their labels hidden from the
 loss (kept only to measure pseudo-labels), joined by the patches of any scenes prepared without labels
-(:func:`satpipe.data.patches.prepare_unlabelled_patches`). Both arms of an experiment draw the same subset and take the
-same number of steps per epoch: one per unlabelled batch, the labelled patches cycled to match.
+(:func:`satpipe.data.patches.prepare_unlabelled_patches`). Every arm of an experiment, at every labelled share,
+takes the same number of steps per epoch: one per batch of all the training patches (and any unlabelled
+scenes), the labelled patches and the unlabelled pool each cycled to match. A share of 1 labels every
+training patch: the supervised reference that tells how much the hidden labels were worth.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def labelled_indices(scenes: dict[str, int], fraction: float, split_by: str, see
 
     Args:
         scenes: Patches per training scene, in the order the patches are stored.
-        fraction: Share of the patches to label (at least one patch, or one scene).
+        fraction: Share of the patches to label (at least one patch, or one scene); 1 labels them all.
         split_by: ``"patch"`` draws patches; ``"scene"`` draws whole scenes until the share is reached.
         seed: Random seed of the draw.
     """
@@ -91,20 +93,24 @@ class SemiDataModule(PatchDataModule):
                         f"{self.manifest[key]}; both must come from the same sensor, product and patch size"
                     )
             self.extra = extra["counts"]["unlabelled"]
+        if unlabelled and len(self.pool) + self.extra == 0:
+            raise DataError(f"{self.prepared_dir}: every training patch is labelled; nothing is left unlabelled")
 
     @property
     def steps_per_epoch(self) -> int:
-        """One step per unlabelled batch (the pool and any unlabelled scenes), for both arms."""
-        return max(1, (len(self.pool) + self.extra) // self.batch_size)
+        """One step per batch of every training patch and unlabelled scene, whatever the share and the arm."""
+        return max(1, (len(self.labelled) + len(self.pool) + self.extra) // self.batch_size)
 
     def train_dataloader(self) -> Any:
         patches = PatchDataset(self.prepared_dir, "train")
         labelled = Subset(patches, self.labelled.tolist())
-        cycled = self.steps_per_epoch * self.batch_size  # the labelled patches, cycled to match the pool
+        cycled = self.steps_per_epoch * self.batch_size  # each side's samples per epoch
         loaders = {"labelled": make_loader(labelled, self.batch_size, self.num_workers, train=True, num_samples=cycled)}
         if self.use_unlabelled:
             pool: Dataset[dict[str, Any]] = Subset(patches, self.pool.tolist())
             if self.unlabelled_dir is not None:
                 pool = ConcatDataset([pool, PatchDataset(self.unlabelled_dir, "unlabelled")])
-            loaders["unlabelled"] = make_loader(UnlabelledPatches(pool), self.batch_size, self.num_workers, train=True)
+            loaders["unlabelled"] = make_loader(
+                UnlabelledPatches(pool), self.batch_size, self.num_workers, train=True, num_samples=cycled
+            )
         return CombinedLoader(loaders, mode="min_size")
