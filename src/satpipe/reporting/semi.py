@@ -37,6 +37,11 @@ def share(fraction: float) -> str:
     return str(Fraction(fraction).limit_denominator(1000))
 
 
+def labelled_share(fraction: float) -> str:
+    """How a table row names a share: "1/16 labelled", or "every label" for the supervised reference."""
+    return "every label" if fraction == 1 else f"{share(fraction)} labelled"
+
+
 def branches(train_dirs: list[Path], eval_dirs: list[Path]) -> list[dict[str, Any]]:
     """One record per trained arm: fraction, method, seed, patch counts, full-scene metrics and its folder."""
     out = []
@@ -128,13 +133,12 @@ def semi_report(train_dirs: list[Path], eval_dirs: list[Path], config: dict[str,
     table = {}
     for (fraction, method), s in sorted(summary.items(), key=lambda kv: (kv[0][0], kv[0][1] != "supervised")):
         values = ", ".join(f"{v:.4f}" for v in s["values"])
-        labelled = "every label" if fraction == 1 else f"{share(fraction)} labelled"
-        table[f"{labelled} ({s['labelled']} patches), {method}"] = (
+        table[f"{labelled_share(fraction)} ({s['labelled']} patches), {method}"] = (
             f"{s['mean']:.4f} ± {s['std']:.4f}   (seeds: {values})"
         )
     for fraction, v in sorted(results.items()):
         verdict = "beats" if v["beats_spread"] else "does not beat"
-        table[f"{share(fraction)} labelled: gain of {v['method']}"] = (
+        table[f"{labelled_share(fraction)}: gain of {v['method']}"] = (
             f"{v['gain']:+.4f}, which {verdict} the seed spread ({v['spread']:.4f})"
         )
     note = (
