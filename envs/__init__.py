@@ -17,6 +17,12 @@ image = flyte.Image.from_debian_base(python_version=(3, 11), name="satpipe").wit
     pyproject_file=PROJECT_ROOT / "pyproject.toml", project_install_mode="install_project"
 )
 
+#: The GPUs (``TYPE:COUNT`` per node) a GPU task asked for, set in its pod: the task checks they are usable
+#: before it starts (satpipe.devices). Local runs do not inject a task's environment variables, so they
+#: never check and train on whatever the machine has.
+GPU_REQUEST_ENV = "SATPIPE_GPU"
+DEFAULT_GPU = "T4:1"
+
 #: The W&B key, created once on the cluster with `flyte create secret wandb_api_key`.
 WANDB_SECRET = flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")
 
@@ -33,22 +39,27 @@ data_env = flyte.TaskEnvironment(
 train_env = flyte.TaskEnvironment(
     name="satpipe-train",
     image=image,
-    resources=flyte.Resources(cpu=8, memory="32Gi", gpu="T4:1", disk="64Gi", shm="auto"),
+    resources=flyte.Resources(cpu=8, memory="32Gi", gpu=DEFAULT_GPU, disk="64Gi", shm="auto"),
+    env_vars={GPU_REQUEST_ENV: DEFAULT_GPU},
     secrets=[WANDB_SECRET],
     interruptible=True,
     plugin_config=Elastic(nnodes=1, nproc_per_node=1),
 )
 
-# Evaluate on one GPU, in one process.
+# Evaluate on one GPU, in one process. Interruptible like training: an evaluation writes its output only
+# when it is complete, so a preempted attempt is simply run again.
 evaluate_env = flyte.TaskEnvironment(
     name="satpipe-evaluate",
     image=image,
-    resources=flyte.Resources(cpu=8, memory="32Gi", gpu="T4:1", disk="64Gi", shm="auto"),
+    resources=flyte.Resources(cpu=8, memory="32Gi", gpu=DEFAULT_GPU, disk="64Gi", shm="auto"),
+    env_vars={GPU_REQUEST_ENV: DEFAULT_GPU},
     interruptible=True,
 )
 
 #: Attempts a training task gets after the first (preemptions included); each resumes where the last stopped.
 TRAIN_RETRIES = 3
+#: Attempts an evaluation gets after the first (preemptions included); each starts again.
+EVALUATE_RETRIES = 3
 
 # Build Plotly reports from stage outputs: small CPU.
 report_env = flyte.TaskEnvironment(
@@ -66,9 +77,13 @@ pipeline_env = flyte.TaskEnvironment(
 )
 
 
-def train_resources(gpu: str, cpu: int, memory: str) -> flyte.Resources:
-    """Resources of one node of a training (or evaluation) task with the GPUs chosen by config."""
-    return flyte.Resources(cpu=cpu, memory=memory, gpu=gpu, disk="64Gi", shm="auto")  # type: ignore[arg-type]
+def on_gpus(gpu: str, cpu: int, memory: str) -> dict[str, Any]:
+    """``override()`` arguments of a training (or evaluation) task on ``gpu`` (``TYPE:COUNT``) per node.
+
+    The pod gets the resources and is told what it asked for, so that it can check the GPUs are usable.
+    """
+    resources = flyte.Resources(cpu=cpu, memory=memory, gpu=gpu, disk="64Gi", shm="auto")  # type: ignore[arg-type]
+    return {"resources": resources, "env_vars": {GPU_REQUEST_ENV: gpu}}
 
 
 def workers(gpu: str, nodes: int) -> Elastic:
@@ -76,6 +91,6 @@ def workers(gpu: str, nodes: int) -> Elastic:
     return Elastic(nnodes=nodes, nproc_per_node=int(gpu.rpartition(":")[2]))
 
 
-def one_gpu(resources: Any) -> flyte.Resources:
-    """Resources of an evaluation: one GPU of the type that ``resources`` (config) trains on."""
-    return train_resources(f"{resources.gpu.rpartition(':')[0]}:1", resources.cpu, resources.memory)
+def one_gpu(resources: Any) -> dict[str, Any]:
+    """``override()`` arguments of an evaluation: one GPU of the type that ``resources`` (config) trains on."""
+    return on_gpus(f"{resources.gpu.rpartition(':')[0]}:1", resources.cpu, resources.memory)

@@ -74,6 +74,20 @@ def resumable(stage: str, **inputs: Any) -> dict[str, Any]:
     return {"work_dir": work, "on_checkpoint": checkpoint.save_sync if checkpoint is not None else None}
 
 
+def require_requested_gpus() -> None:
+    """Stop at once when this pod cannot use the GPUs its task asked for (a no-op in local runs).
+
+    Cluster pods of GPU tasks carry their request in ``$SATPIPE_GPU`` (envs.GPU_REQUEST_ENV); local runs
+    do not, and train on whatever the machine has.
+    """
+    from envs import GPU_REQUEST_ENV
+
+    if request := os.environ.get(GPU_REQUEST_ENV):
+        from satpipe.devices import require_gpus
+
+        require_gpus(request)
+
+
 def provenance(**inputs: Any) -> dict[str, Any]:
     """What a manifest records about the action that wrote it."""
     action = flyte.ctx().action

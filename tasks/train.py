@@ -16,8 +16,8 @@ from config import (
     SemiSupervisedConfig,
     TrainingConfig,
 )
-from envs import TRAIN_RETRIES, train_env, train_resources, workers
-from tasks import output_dir, provenance, resumable, stage_cache, stage_dir
+from envs import TRAIN_RETRIES, on_gpus, train_env, workers
+from tasks import output_dir, provenance, require_requested_gpus, resumable, stage_cache, stage_dir
 
 _TRAINING_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training")
 
@@ -25,6 +25,7 @@ _TRAINING_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpip
 @train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
 def train_classifier(prepared: Dir, model: ModelConfig, training: TrainingConfig) -> Dir:
     """Two-phase fine-tuning of a timm classifier; returns checkpoints, metrics and embeddings."""
+    require_requested_gpus()
     from satpipe.training.fit import fit_classifier
 
     out = stage_dir("train")
@@ -44,6 +45,7 @@ def train_classifier(prepared: Dir, model: ModelConfig, training: TrainingConfig
 @train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
 def train_segmenter(prepared: Dir, model: SegmentationModelConfig, training: SegmentationTrainingConfig) -> Dir:
     """Train a cloud segmenter on prepared patches; returns checkpoints and metrics."""
+    require_requested_gpus()
     from satpipe.training.fit import fit_segmenter
 
     out = stage_dir("train")
@@ -73,6 +75,7 @@ def train_semi(
 
     ``unlabelled`` holds patches of scenes without labels that join the unlabelled pool.
     """
+    require_requested_gpus()
     from config import labelled_fractions
     from satpipe.training.semi import fit_semi
 
@@ -100,5 +103,5 @@ def logged_on(task: flyte.TaskTemplate, resources: ResourcesConfig) -> flyte.Tas
     ``@wandb_init`` installs its wrapper on the task object, and ``override()`` returns a copy without
     it (flyte 2.12), so W&B is applied last, to the overridden copy.
     """
-    per_node = train_resources(resources.gpu, resources.cpu, resources.memory)
-    return wandb_init(task.override(resources=per_node, plugin_config=workers(resources.gpu, resources.nodes)))
+    per_node = on_gpus(resources.gpu, resources.cpu, resources.memory)
+    return wandb_init(task.override(**per_node, plugin_config=workers(resources.gpu, resources.nodes)))
