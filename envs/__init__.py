@@ -26,12 +26,17 @@ DEFAULT_GPU = "T4:1"
 #: The W&B key, created once on the cluster with `flyte create secret wandb_api_key`.
 WANDB_SECRET = flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")
 
+
+def data_resources(disk: str = "64Gi") -> flyte.Resources:
+    """Resources of a data task whose files need ``disk`` (a Kubernetes quantity such as ``320Gi``)."""
+    return flyte.Resources(cpu=4, memory="16Gi", disk=disk)  # type: ignore[arg-type]
+
+
 # Download, tile and pack data: CPU and disk only. Cached, so re-running with the same data is free.
-data_env = flyte.TaskEnvironment(
-    name="satpipe-data",
-    image=image,
-    resources=flyte.Resources(cpu=4, memory="16Gi", disk="64Gi"),
-)
+data_env = flyte.TaskEnvironment(name="satpipe-data", image=image, resources=data_resources())
+
+#: Attempts a data task gets after the first, for a lost pod or node (downloads retry their own transfers).
+DATA_RETRIES = 2
 
 # Train on GPUs, one worker process per GPU (torch elastic launch): one T4 by default; the pipeline asks
 # for the GPUs and nodes named in config.resources (several nodes run as one PyTorch job). Interruptible:

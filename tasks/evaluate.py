@@ -10,12 +10,13 @@ from flyte.io import Dir
 
 from config import CloudEvaluationConfig, CloudMaskEvaluationConfig
 from envs import EVALUATE_RETRIES, evaluate_env
-from tasks import output_dir, provenance, require_requested_gpus, stage_cache, stage_dir
+from tasks import bad_input_is_final, output_dir, provenance, require_requested_gpus, stage_cache, stage_dir
 
 _EVALUATION_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training", "satpipe.evaluation")
 
 
 @evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE), retries=EVALUATE_RETRIES)
+@bad_input_is_final
 def evaluate_classifier(prepared: Dir, trained: Dir) -> Dir:
     """Accuracy, macro F1, per-class precision/recall and the confusion matrix of the best checkpoint."""
     require_requested_gpus()
@@ -32,6 +33,7 @@ def evaluate_classifier(prepared: Dir, trained: Dir) -> Dir:
 
 
 @evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE), retries=EVALUATE_RETRIES)
+@bad_input_is_final
 def evaluate_segmenter(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudEvaluationConfig) -> Dir:
     """Full-scene 38-Cloud protocol with a threshold sweep, held-out patches, and cross-dataset scores."""
     require_requested_gpus()
@@ -41,6 +43,7 @@ def evaluate_segmenter(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudE
 
 
 @evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE), retries=EVALUATE_RETRIES)
+@bad_input_is_final
 def evaluate_cloudmask(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudMaskEvaluationConfig) -> Dir:
     """Per-scene accuracy, F1 and Jaccard on the test files, with the reference geometry and the blended engine."""
     require_requested_gpus()

@@ -17,12 +17,21 @@ from config import (
     TrainingConfig,
 )
 from envs import TRAIN_RETRIES, on_gpus, train_env, workers
-from tasks import output_dir, provenance, require_requested_gpus, resumable, stage_cache, stage_dir
+from tasks import (
+    bad_input_is_final,
+    output_dir,
+    provenance,
+    require_requested_gpus,
+    resumable,
+    stage_cache,
+    stage_dir,
+)
 
 _TRAINING_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training")
 
 
 @train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
+@bad_input_is_final
 def train_classifier(prepared: Dir, model: ModelConfig, training: TrainingConfig) -> Dir:
     """Two-phase fine-tuning of a timm classifier; returns checkpoints, metrics and embeddings."""
     require_requested_gpus()
@@ -43,6 +52,7 @@ def train_classifier(prepared: Dir, model: ModelConfig, training: TrainingConfig
 
 
 @train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
+@bad_input_is_final
 def train_segmenter(prepared: Dir, model: SegmentationModelConfig, training: SegmentationTrainingConfig) -> Dir:
     """Train a cloud segmenter on prepared patches; returns checkpoints and metrics."""
     require_requested_gpus()
@@ -63,6 +73,7 @@ def train_segmenter(prepared: Dir, model: SegmentationModelConfig, training: Seg
 
 
 @train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
+@bad_input_is_final
 def train_semi(
     prepared: Dir,
     model: SegmentationModelConfig,

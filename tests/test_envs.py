@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+from types import SimpleNamespace
 
-from config import ResourcesConfig
+import flyte
+import pytest
+from flyte.io import Dir
+
+from config import ResourcesConfig, build_config
 from envs import GPU_REQUEST_ENV, one_gpu
+from tasks.download import (
+    download_cloudmask,
+    download_eurosat,
+    synthesize_cloudmask,
+    synthesize_clouds,
+    synthesize_eurosat,
+)
 from tasks.evaluate import evaluate_classifier, evaluate_cloudmask, evaluate_segmenter
+from tasks.prepare import prepare_cloud_patches, prepare_cloudmask_patches, prepare_eurosat, prepare_unlabelled_patches
 from tasks.train import logged_on, train_classifier, train_segmenter, train_semi
+from workflows.cloudmask import cloudmask_data
 
 A100S = ResourcesConfig(gpu="A100:4", nodes=2, cpu=16, memory="64Gi")
 
@@ -24,3 +38,31 @@ def test_training_checks_the_gpus_of_each_node(task) -> None:
     submitted = logged_on(task, A100S)
     assert submitted.retries.count == 3 and submitted.resources.gpu == "A100:4"
     assert submitted.env_vars == {GPU_REQUEST_ENV: "A100:4"}
+
+
+@pytest.mark.parametrize(
+    "task",
+    [download_eurosat, synthesize_eurosat, synthesize_clouds, synthesize_cloudmask, download_cloudmask,
+     prepare_eurosat, prepare_cloud_patches, prepare_unlabelled_patches, prepare_cloudmask_patches],
+)  # fmt: skip
+def test_data_tasks_are_retried_for_lost_pods(task) -> None:
+    assert task.retries.count == 2
+
+
+async def test_the_cloudmask_download_and_patch_pods_get_the_disk_of_data_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    submitted: dict[str, flyte.Resources] = {}
+
+    def record(task):  # what the pipeline overrides, and a stage that returns at once
+        def override(**options):
+            submitted[task.short_name] = options["resources"]
+            return SimpleNamespace(aio=lambda *args: asyncio.sleep(0, result=Dir(path=task.short_name)))
+
+        return override
+
+    for task in (download_cloudmask, prepare_cloudmask_patches):
+        monkeypatch.setattr(task, "override", record(task))
+    cfg = build_config("cloudmask-benchmark", ["data.disk=1Ti"])
+    await cloudmask_data(cfg, None, None)
+    assert {name: r.disk for name, r in submitted.items()} == {
+        "download_cloudmask": "1Ti", "prepare_cloudmask_patches": "1Ti"
+    }  # fmt: skip
