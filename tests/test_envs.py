@@ -21,6 +21,7 @@ from tasks.download import (
 from tasks.evaluate import evaluate_classifier, evaluate_cloudmask, evaluate_segmenter
 from tasks.prepare import prepare_cloud_patches, prepare_cloudmask_patches, prepare_eurosat, prepare_unlabelled_patches
 from tasks.train import logged_on, train_classifier, train_segmenter, train_semi
+from tests.conftest import PROJECT_ROOT
 from workflows.cloudmask import cloudmask_data
 
 A100S = ResourcesConfig(gpu="A100:4", nodes=2, cpu=16, memory="64Gi")
@@ -66,3 +67,29 @@ async def test_the_cloudmask_download_and_patch_pods_get_the_disk_of_data_disk(m
     assert {name: r.disk for name, r in submitted.items()} == {
         "download_cloudmask": "1Ti", "prepare_cloudmask_patches": "1Ti"
     }  # fmt: skip
+
+
+def test_bad_input_fails_once_although_the_task_has_retries(isolated_home, monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    monkeypatch.setenv("SATPIPE_ARTIFACTS", str(isolated_home / "artifacts"))
+    (isolated_home / "empty").mkdir()
+    attempts: list[str] = []
+
+    class Attempts(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            attempts.append(record.getMessage())
+
+    flyte.init(root_dir=PROJECT_ROOT)  # sets up Flyte's loggers afresh: listen after it
+    handler = Attempts(level=logging.WARNING)
+    logging.getLogger("flyte").addHandler(handler)
+    try:
+        with pytest.raises(Exception) as err:
+            flyte.with_runcontext(mode="local", disable_run_cache=True).run(
+                prepare_eurosat, Dir(path=str(isolated_home / "empty")), "rgb", 0.6, 0.2, 0, None
+            )
+    finally:
+        logging.getLogger("flyte").removeHandler(handler)
+    assert err.value.code == "DatasetNotFoundError" and "empty" in str(err.value)  # run.py prints it as one line
+    assert any("skipping remaining retries" in line for line in attempts)
+    assert not any("retrying in" in line for line in attempts)
