@@ -126,6 +126,11 @@ def test_evaluation_survives_preemption_and_checks_its_gpu(specs: dict[str, str]
     assert cpu_tasks and not any("SATPIPE_GPU" in spec for spec in cpu_tasks)
 
 
+def test_data_tasks_are_retried_for_lost_pods(specs: dict[str, str]) -> None:
+    data = [spec for name, spec in specs.items() if name.startswith("satpipe-data.")]
+    assert len(data) == 9 and all("retries {\n      retries: 2" in spec for spec in data)
+
+
 def test_every_task_runs_the_project_image_and_only_training_is_on_gpu(specs: dict[str, str]) -> None:
     images = {
         name: next(line.split('"')[1] for line in spec.splitlines() if "image:" in line) for name, spec in specs.items()

@@ -6,10 +6,12 @@ the environment variable a cluster sets on GPU tasks (envs.GPU_REQUEST_ENV) says
 
 from __future__ import annotations
 
+import inspect
 import os
 import stat
 from pathlib import Path
 
+import flyte.errors
 import pytest
 import torch
 
@@ -97,9 +99,9 @@ def test_gpu_tasks_check_before_they_touch_their_inputs(
 
     monkeypatch.setenv(GPU_REQUEST_ENV, "L4:1")
     func = getattr(tasks.train if task.startswith("train") else tasks.evaluate, task).func
-    arguments = func.__code__.co_varnames[: func.__code__.co_argcount]
-    with pytest.raises(GpuUnavailableError, match="driver 535.104.05"):
-        func(*(None for _ in arguments))  # no inputs: the check comes first
+    with pytest.raises(flyte.errors.NonRecoverableError, match="driver 535.104.05") as err:
+        func(*(None for _ in inspect.signature(func).parameters))  # no inputs: the check comes first
+    assert err.value.code == "GpuUnavailableError"  # final: retrying on the same nodes cannot help
 
 
 @pytest.mark.slow
