@@ -122,10 +122,16 @@ def download(
             every attempt failed.
         ChecksumError: If the finished file does not match the published size or checksum.
     """
-    options = {"timeout_s": timeout_s, "retries": retries, "backoff_s": backoff_s}
-    return download_all([(remote, Path(dest_dir))], workers=1, offline_hint=offline_hint, progress=progress, **options)[
-        0
-    ]
+    (path,) = download_all(
+        [(remote, Path(dest_dir))],
+        workers=1,
+        offline_hint=offline_hint,
+        timeout_s=timeout_s,
+        progress=progress,
+        retries=retries,
+        backoff_s=backoff_s,
+    )
+    return path
 
 
 def download_all(
