@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -186,6 +187,9 @@ class CloudMaskDataConfig:
 
     source: str = "download"  # download (the benchmark's object store) | synthetic | local (--data-dir)
     max_files: int | None = None  # only the first N files of each split, for a quick look at real data
+    # Disk of the download and patch pods on a cluster (a Kubernetes quantity): every file of the list (187 GB)
+    # and the training patches cut from them (48.5 MB per training file). The download checks the files fit.
+    disk: str = "320Gi"
     synthetic_train_files: int = 10
     synthetic_test_files: int = 4
     synthetic_seed: int = 0
@@ -322,6 +326,7 @@ PRESETS: dict[str, Preset] = {
         "offline MLCommons CloudMask on synthetic SLSTR scenes; minutes on a laptop CPU",
         {
             "data.source": "synthetic",
+            "data.disk": "64Gi",  # a few generated scenes
             # The reference U-Net convolves 32 channels at full resolution: 5x slower than Sat-UNet on a CPU.
             "model.arch": "satunet",
             "training.epochs": 6,
@@ -517,6 +522,7 @@ def _validate_cloudmask(cfg: CloudMaskConfig) -> None:
     _require(1 <= cfg.seeds <= 100, "seeds", cfg.seeds, "between 1 and 100")
     _require(d.source in ("download", "synthetic", "local"), "data.source", d.source, "download, synthetic or local")
     _require(d.max_files is None or d.max_files >= 2, "data.max_files", d.max_files, "None or >= 2")
+    _require(re.fullmatch(r"[1-9][0-9]*(Mi|Gi|Ti)", d.disk) is not None, "data.disk", d.disk, "a size such as 320Gi")
     _require(d.synthetic_train_files >= 2, "data.synthetic_train_files", d.synthetic_train_files, ">= 2")
     _require(d.synthetic_test_files >= 1, "data.synthetic_test_files", d.synthetic_test_files, ">= 1")
     _require(0 < d.val_fraction < 1, "data.val_fraction", d.val_fraction, "between 0 and 1")

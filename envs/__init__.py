@@ -17,15 +17,26 @@ image = flyte.Image.from_debian_base(python_version=(3, 11), name="satpipe").wit
     pyproject_file=PROJECT_ROOT / "pyproject.toml", project_install_mode="install_project"
 )
 
+#: The GPUs (``TYPE:COUNT`` per node) a GPU task asked for, set in its pod: the task checks they are usable
+#: before it starts (satpipe.devices). Local runs do not inject a task's environment variables, so they
+#: never check and train on whatever the machine has.
+GPU_REQUEST_ENV = "SATPIPE_GPU"
+DEFAULT_GPU = "T4:1"
+
 #: The W&B key, created once on the cluster with `flyte create secret wandb_api_key`.
 WANDB_SECRET = flyte.Secret(key="wandb_api_key", as_env_var="WANDB_API_KEY")
 
+
+def data_resources(disk: str = "64Gi") -> flyte.Resources:
+    """Resources of a data task whose files need ``disk`` (a Kubernetes quantity such as ``320Gi``)."""
+    return flyte.Resources(cpu=4, memory="16Gi", disk=disk)  # type: ignore[arg-type]
+
+
 # Download, tile and pack data: CPU and disk only. Cached, so re-running with the same data is free.
-data_env = flyte.TaskEnvironment(
-    name="satpipe-data",
-    image=image,
-    resources=flyte.Resources(cpu=4, memory="16Gi", disk="64Gi"),
-)
+data_env = flyte.TaskEnvironment(name="satpipe-data", image=image, resources=data_resources())
+
+#: Attempts a data task gets after the first, for a lost pod or node (downloads retry their own transfers).
+DATA_RETRIES = 2
 
 # Train on GPUs, one worker process per GPU (torch elastic launch): one T4 by default; the pipeline asks
 # for the GPUs and nodes named in config.resources (several nodes run as one PyTorch job). Interruptible:
@@ -33,22 +44,27 @@ data_env = flyte.TaskEnvironment(
 train_env = flyte.TaskEnvironment(
     name="satpipe-train",
     image=image,
-    resources=flyte.Resources(cpu=8, memory="32Gi", gpu="T4:1", disk="64Gi", shm="auto"),
+    resources=flyte.Resources(cpu=8, memory="32Gi", gpu=DEFAULT_GPU, disk="64Gi", shm="auto"),
+    env_vars={GPU_REQUEST_ENV: DEFAULT_GPU},
     secrets=[WANDB_SECRET],
     interruptible=True,
     plugin_config=Elastic(nnodes=1, nproc_per_node=1),
 )
 
-# Evaluate on one GPU, in one process.
+# Evaluate on one GPU, in one process. Interruptible like training: an evaluation writes its output only
+# when it is complete, so a preempted attempt is simply run again.
 evaluate_env = flyte.TaskEnvironment(
     name="satpipe-evaluate",
     image=image,
-    resources=flyte.Resources(cpu=8, memory="32Gi", gpu="T4:1", disk="64Gi", shm="auto"),
+    resources=flyte.Resources(cpu=8, memory="32Gi", gpu=DEFAULT_GPU, disk="64Gi", shm="auto"),
+    env_vars={GPU_REQUEST_ENV: DEFAULT_GPU},
     interruptible=True,
 )
 
 #: Attempts a training task gets after the first (preemptions included); each resumes where the last stopped.
 TRAIN_RETRIES = 3
+#: Attempts an evaluation gets after the first (preemptions included); each starts again.
+EVALUATE_RETRIES = 3
 
 # Build Plotly reports from stage outputs: small CPU.
 report_env = flyte.TaskEnvironment(
@@ -66,9 +82,13 @@ pipeline_env = flyte.TaskEnvironment(
 )
 
 
-def train_resources(gpu: str, cpu: int, memory: str) -> flyte.Resources:
-    """Resources of one node of a training (or evaluation) task with the GPUs chosen by config."""
-    return flyte.Resources(cpu=cpu, memory=memory, gpu=gpu, disk="64Gi", shm="auto")  # type: ignore[arg-type]
+def on_gpus(gpu: str, cpu: int, memory: str) -> dict[str, Any]:
+    """``override()`` arguments of a training (or evaluation) task on ``gpu`` (``TYPE:COUNT``) per node.
+
+    The pod gets the resources and is told what it asked for, so that it can check the GPUs are usable.
+    """
+    resources = flyte.Resources(cpu=cpu, memory=memory, gpu=gpu, disk="64Gi", shm="auto")  # type: ignore[arg-type]
+    return {"resources": resources, "env_vars": {GPU_REQUEST_ENV: gpu}}
 
 
 def workers(gpu: str, nodes: int) -> Elastic:
@@ -76,6 +96,6 @@ def workers(gpu: str, nodes: int) -> Elastic:
     return Elastic(nnodes=nodes, nproc_per_node=int(gpu.rpartition(":")[2]))
 
 
-def one_gpu(resources: Any) -> flyte.Resources:
-    """Resources of an evaluation: one GPU of the type that ``resources`` (config) trains on."""
-    return train_resources(f"{resources.gpu.rpartition(':')[0]}:1", resources.cpu, resources.memory)
+def one_gpu(resources: Any) -> dict[str, Any]:
+    """``override()`` arguments of an evaluation: one GPU of the type that ``resources`` (config) trains on."""
+    return on_gpus(f"{resources.gpu.rpartition(':')[0]}:1", resources.cpu, resources.memory)

@@ -9,19 +9,26 @@ it runs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import flyte
+import flyte.errors
 from flyte.io import Dir
 
 from satpipe.artifacts import dir_digest
+from satpipe.errors import SatpipeError
 from satpipe.versioning import code_digest
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 ARTIFACTS_ENV = "SATPIPE_ARTIFACTS"
 
@@ -33,6 +40,23 @@ def stage_cache(task_file: str, *library_modules: str) -> flyte.Cache:
     bumped by hand.
     """
     return flyte.Cache(behavior="auto", version_override=code_digest(*library_modules, extra_files=(Path(task_file),)))
+
+
+def bad_input_is_final(task: Callable[P, R]) -> Callable[P, R]:
+    """Raise satpipe's errors from ``task`` as non-recoverable, so Flyte does not retry them.
+
+    Retries are for lost pods and preempted nodes (and downloads retry their own transfers); bad input
+    fails every attempt alike. The error keeps its class name as its code, which run.py reads.
+    """
+
+    @functools.wraps(task)
+    def final(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return task(*args, **kwargs)
+        except SatpipeError as e:
+            raise flyte.errors.NonRecoverableError(str(e), code=type(e).__name__) from None
+
+    return final
 
 
 def artifacts_root() -> Path:
@@ -72,6 +96,20 @@ def resumable(stage: str, **inputs: Any) -> dict[str, Any]:
     if checkpoint is not None and not work.exists() and (restored := checkpoint.load_sync()) is not None:
         shutil.copytree(restored, work)
     return {"work_dir": work, "on_checkpoint": checkpoint.save_sync if checkpoint is not None else None}
+
+
+def require_requested_gpus() -> None:
+    """Stop at once when this pod cannot use the GPUs its task asked for (a no-op in local runs).
+
+    Cluster pods of GPU tasks carry their request in ``$SATPIPE_GPU`` (envs.GPU_REQUEST_ENV); local runs
+    do not, and train on whatever the machine has.
+    """
+    from envs import GPU_REQUEST_ENV
+
+    if request := os.environ.get(GPU_REQUEST_ENV):
+        from satpipe.devices import require_gpus
+
+        require_gpus(request)
 
 
 def provenance(**inputs: Any) -> dict[str, Any]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from flyte.io import Dir
 
-from envs import data_env
+from envs import DATA_RETRIES, data_env
 from satpipe.artifacts import atomic_dir, file_digest, write_manifest
-from tasks import artifacts_root, output_dir, provenance, stage_cache, stage_dir
+from tasks import artifacts_root, bad_input_is_final, output_dir, provenance, stage_cache, stage_dir
 
 _CACHE = stage_cache(__file__, "satpipe.io", "satpipe.artifacts")
 
 
-@data_env.task(cache=_CACHE)
+@data_env.task(cache=_CACHE, retries=DATA_RETRIES)
+@bad_input_is_final
 def download_eurosat(bands: str) -> Dir:
     """Fetch and verify the EuroSAT archive for ``bands`` ("rgb" or "ms") and extract it."""
     from satpipe.io import eurosat
@@ -22,7 +23,8 @@ def download_eurosat(bands: str) -> Dir:
     return output_dir(image_root.parent)
 
 
-@data_env.task(cache=_CACHE)
+@data_env.task(cache=_CACHE, retries=DATA_RETRIES)
+@bad_input_is_final
 def synthesize_eurosat(per_class: int, seed: int) -> Dir:
     """Generate a synthetic EuroSAT (both products) with ``per_class`` chips per class."""
     from satpipe.io.synthetic.eurosat import write_dataset
@@ -34,7 +36,8 @@ def synthesize_eurosat(per_class: int, seed: int) -> Dir:
     return output_dir(out)
 
 
-@data_env.task(cache=_CACHE)
+@data_env.task(cache=_CACHE, retries=DATA_RETRIES)
+@bad_input_is_final
 def synthesize_clouds(train_scenes: int, test_scenes: int, size: int, seed: int, first_index: int = 0) -> Dir:
     """Generate cloudy scenes as a 38-Cloud layout, full GeoTIFFs and a GhalamClouds-style test set."""
     from satpipe.io.synthetic.clouds import write_cloud_dataset
@@ -48,7 +51,8 @@ def synthesize_clouds(train_scenes: int, test_scenes: int, size: int, seed: int,
     return output_dir(out)
 
 
-@data_env.task(cache=_CACHE)
+@data_env.task(cache=_CACHE, retries=DATA_RETRIES)
+@bad_input_is_final
 def synthesize_cloudmask(train_files: int, test_files: int, seed: int) -> Dir:
     """Generate Sentinel-3 SLSTR scenes in CloudMask's HDF5 format (one-day/ for training, ssts/ for testing)."""
     from satpipe.io.synthetic.cloudmask import write_cloudmask_dataset
@@ -61,7 +65,8 @@ def synthesize_cloudmask(train_files: int, test_files: int, seed: int) -> Dir:
     return output_dir(out)
 
 
-@data_env.task(cache=_CACHE)
+@data_env.task(cache=_CACHE, retries=DATA_RETRIES)
+@bad_input_is_final
 def download_cloudmask(max_files: int | None) -> Dir:
     """Fetch CloudMask's files (all, or the first ``max_files`` of each split) from the benchmark's object store."""
     from satpipe.io import cloudmask

@@ -9,15 +9,17 @@ from typing import Any
 from flyte.io import Dir
 
 from config import CloudEvaluationConfig, CloudMaskEvaluationConfig
-from envs import evaluate_env
-from tasks import output_dir, provenance, stage_cache, stage_dir
+from envs import EVALUATE_RETRIES, evaluate_env
+from tasks import bad_input_is_final, output_dir, provenance, require_requested_gpus, stage_cache, stage_dir
 
 _EVALUATION_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training", "satpipe.evaluation")
 
 
-@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
+@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE), retries=EVALUATE_RETRIES)
+@bad_input_is_final
 def evaluate_classifier(prepared: Dir, trained: Dir) -> Dir:
     """Accuracy, macro F1, per-class precision/recall and the confusion matrix of the best checkpoint."""
+    require_requested_gpus()
     from satpipe.evaluation import classification
 
     out = stage_dir("evaluate")
@@ -30,17 +32,21 @@ def evaluate_classifier(prepared: Dir, trained: Dir) -> Dir:
     return output_dir(out)
 
 
-@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
+@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE), retries=EVALUATE_RETRIES)
+@bad_input_is_final
 def evaluate_segmenter(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudEvaluationConfig) -> Dir:
     """Full-scene 38-Cloud protocol with a threshold sweep, held-out patches, and cross-dataset scores."""
+    require_requested_gpus()
     from satpipe.evaluation.segmentation import evaluate_segmenter as evaluate
 
     return _score_scenes(evaluate, raw, prepared, trained, asdict(evaluation))
 
 
-@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
+@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE), retries=EVALUATE_RETRIES)
+@bad_input_is_final
 def evaluate_cloudmask(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudMaskEvaluationConfig) -> Dir:
     """Per-scene accuracy, F1 and Jaccard on the test files, with the reference geometry and the blended engine."""
+    require_requested_gpus()
     from satpipe.evaluation.cloudmask import evaluate_cloudmask as evaluate
 
     return _score_scenes(evaluate, raw, prepared, trained, asdict(evaluation))

@@ -16,15 +16,25 @@ from config import (
     SemiSupervisedConfig,
     TrainingConfig,
 )
-from envs import TRAIN_RETRIES, train_env, train_resources, workers
-from tasks import output_dir, provenance, resumable, stage_cache, stage_dir
+from envs import TRAIN_RETRIES, on_gpus, train_env, workers
+from tasks import (
+    bad_input_is_final,
+    output_dir,
+    provenance,
+    require_requested_gpus,
+    resumable,
+    stage_cache,
+    stage_dir,
+)
 
 _TRAINING_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training")
 
 
 @train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
+@bad_input_is_final
 def train_classifier(prepared: Dir, model: ModelConfig, training: TrainingConfig) -> Dir:
     """Two-phase fine-tuning of a timm classifier; returns checkpoints, metrics and embeddings."""
+    require_requested_gpus()
     from satpipe.training.fit import fit_classifier
 
     out = stage_dir("train")
@@ -42,8 +52,10 @@ def train_classifier(prepared: Dir, model: ModelConfig, training: TrainingConfig
 
 
 @train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
+@bad_input_is_final
 def train_segmenter(prepared: Dir, model: SegmentationModelConfig, training: SegmentationTrainingConfig) -> Dir:
     """Train a cloud segmenter on prepared patches; returns checkpoints and metrics."""
+    require_requested_gpus()
     from satpipe.training.fit import fit_segmenter
 
     out = stage_dir("train")
@@ -61,6 +73,7 @@ def train_segmenter(prepared: Dir, model: SegmentationModelConfig, training: Seg
 
 
 @train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
+@bad_input_is_final
 def train_semi(
     prepared: Dir,
     model: SegmentationModelConfig,
@@ -73,6 +86,7 @@ def train_semi(
 
     ``unlabelled`` holds patches of scenes without labels that join the unlabelled pool.
     """
+    require_requested_gpus()
     from config import labelled_fractions
     from satpipe.training.semi import fit_semi
 
@@ -100,5 +114,5 @@ def logged_on(task: flyte.TaskTemplate, resources: ResourcesConfig) -> flyte.Tas
     ``@wandb_init`` installs its wrapper on the task object, and ``override()`` returns a copy without
     it (flyte 2.12), so W&B is applied last, to the overridden copy.
     """
-    per_node = train_resources(resources.gpu, resources.cpu, resources.memory)
-    return wandb_init(task.override(resources=per_node, plugin_config=workers(resources.gpu, resources.nodes)))
+    per_node = on_gpus(resources.gpu, resources.cpu, resources.memory)
+    return wandb_init(task.override(**per_node, plugin_config=workers(resources.gpu, resources.nodes)))

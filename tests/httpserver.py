@@ -1,8 +1,9 @@
-"""A local HTTP file server for download tests: serves bytes, honours Range, can break a transfer off."""
+"""A local HTTP file server for download tests: serves bytes, honours Range, can break a transfer off or fail."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,8 +17,16 @@ class FileServer:
     files: dict[str, bytes] = field(default_factory=dict)
     #: Per path: stop after sending this many bytes, once (simulates a dropped connection).
     cut_after: dict[str, int] = field(default_factory=dict)
+    #: Per path: HTTP statuses to answer, one per request and in order, before the file is served.
+    fail: dict[str, list[int]] = field(default_factory=dict)
+    #: Seconds each answer with a body waits before sending it, so that transfers overlap in time.
+    delay_s: float = 0.0
     requests: list[tuple[str, str | None]] = field(default_factory=list)
+    #: The most requests that were being answered at the same moment.
+    most_at_once: int = 0
     url: str = ""
+    _at_once: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url_for(self, path: str) -> str:
         return f"{self.url}/{path}"
@@ -29,9 +38,22 @@ def _handler(state: FileServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
+            with state._lock:
+                state._at_once += 1
+                state.most_at_once = max(state.most_at_once, state._at_once)
+            try:
+                self.answer()
+            finally:
+                with state._lock:
+                    state._at_once -= 1
+
+        def answer(self) -> None:
             path = self.path.lstrip("/")
             range_header = self.headers.get("Range")
             state.requests.append((path, range_header))
+            if state.fail.get(path):
+                self.send_error(state.fail[path].pop(0))
+                return
             if path not in state.files:
                 self.send_error(404)
                 return
@@ -41,6 +63,7 @@ def _handler(state: FileServer) -> type[BaseHTTPRequestHandler]:
                 self.send_error(416)
                 return
             body = data[start:]
+            time.sleep(state.delay_s)
             self.send_response(206 if range_header else 200)
             if range_header:
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")

@@ -93,6 +93,7 @@ def test_config_round_trips_through_flyte_and_saves_as_json(tmp_path: Path) -> N
         ("data.max_files=1", "data.max_files must be None or >= 2"),
         ("evaluation.overlap=256", "evaluation.overlap must be in [0, the window of 256)"),
         ("data.source=ftp", "data.source must be download, synthetic or local"),
+        ("data.disk=500GB", "data.disk must be a size such as 320Gi, got '500GB'"),
     ],
 )
 def test_bad_cloudmask_values_give_one_clear_line(override: str, message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +14,16 @@ from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
+PIPELINES = ("classification", "segmentation", "cloudmask", "semi", "sweep")
+FLYTE_CLI = Path(sys.executable).parent / "flyte"
+
 # Prints each deployed task's spec as protobuf text, so the test reads what a cluster would receive.
 DUMP_SPECS = """
 import sys, flyte
 from pathlib import Path
 from google.protobuf import text_format
 flyte.init_from_config(sys.argv[1], root_dir=Path(sys.argv[2]), image_builder="local")
-import workflows.segmentation, workflows.cloudmask, workflows.semi, workflows.sweep  # one shared environment
-from workflows.classification import pipeline_env
+from workflows.all import pipeline_env
 for env in flyte.deploy(pipeline_env, dry_run=True)[0].envs.values():
     for task in env.deployed_entities:
         print("=== " + task.deployed_task.task_template.id.name)
@@ -29,14 +32,14 @@ for env in flyte.deploy(pipeline_env, dry_run=True)[0].envs.values():
 
 
 @pytest.fixture(scope="module")
-def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def cluster_config(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A cluster config written offline, and the environment of a user whose HOME holds it."""
     home = tmp_path_factory.mktemp("deploy")
     env = {**os.environ, "HOME": str(home)}
-    flyte_cli = Path(sys.executable).parent / "flyte"
     config = home / ".flyte" / "config.yaml"
     subprocess.run(
         [
-            str(flyte_cli),
+            str(FLYTE_CLI),
             "create",
             "config",
             "--endpoint",
@@ -55,6 +58,12 @@ def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         capture_output=True,
         timeout=120,
     )
+    return config, env
+
+
+@pytest.fixture(scope="module")
+def specs(cluster_config: tuple[Path, dict[str, str]]) -> dict[str, str]:
+    config, env = cluster_config
     out = subprocess.run(
         [sys.executable, "-c", DUMP_SPECS, str(config), str(PROJECT_ROOT)],
         cwd=PROJECT_ROOT,
@@ -85,14 +94,41 @@ def test_every_stage_is_deployed(specs: dict[str, str]) -> None:
     }  # fmt: skip
 
 
+def test_the_readme_deploy_command_registers_every_pipeline(cluster_config: tuple[Path, dict[str, str]]) -> None:
+    config, env = cluster_config
+    out = subprocess.run(
+        [str(FLYTE_CLI), "--config", str(config), "--image-builder", "local",
+         "deploy", "--dry-run", "workflows/all.py", "pipeline_env"],
+        cwd=PROJECT_ROOT, env={**env, "COLUMNS": "300", "NO_COLOR": "1"}, check=True, capture_output=True, text=True,
+        timeout=600,
+    ).stdout  # fmt: skip
+    deployed = set(re.findall(r"satpipe-pipeline\.\w+", out))
+    assert deployed == {f"satpipe-pipeline.{name}_pipeline" for name in PIPELINES}
+
+
 def test_training_asks_for_a_t4_and_the_wandb_secret_and_survives_preemption(specs: dict[str, str]) -> None:
     for name in ("train_classifier", "train_segmenter", "train_semi"):
         train = specs[f"satpipe-train.{name}"]
         assert 'device: "nvidia-tesla-t4"' in train and "name: GPU" in train
         assert 'key: "wandb_api_key"' in train and 'env_var: "WANDB_API_KEY"' in train
         assert "interruptible: true" in train and "retries {\n      retries: 3" in train
+        assert 'key: "SATPIPE_GPU"\n      value: "T4:1"' in train  # what the pod checks it can use
         # One process per GPU through torch elastic: flyteplugins-pytorch's Elastic configuration.
         assert 'key: "elasticConfig"' in train and 'key: "nprocPerNode"' in train and 'key: "workerReplicas"' in train
+
+
+def test_evaluation_survives_preemption_and_checks_its_gpu(specs: dict[str, str]) -> None:
+    for name in ("evaluate_classifier", "evaluate_segmenter", "evaluate_cloudmask"):
+        evaluate = specs[f"satpipe-evaluate.{name}"]
+        assert "interruptible: true" in evaluate and "retries {\n      retries: 3" in evaluate
+        assert 'key: "SATPIPE_GPU"\n      value: "T4:1"' in evaluate
+    cpu_tasks = [spec for name, spec in specs.items() if not name.startswith(("satpipe-train.", "satpipe-evaluate."))]
+    assert cpu_tasks and not any("SATPIPE_GPU" in spec for spec in cpu_tasks)
+
+
+def test_data_tasks_are_retried_for_lost_pods(specs: dict[str, str]) -> None:
+    data = [spec for name, spec in specs.items() if name.startswith("satpipe-data.")]
+    assert len(data) == 9 and all("retries {\n      retries: 2" in spec for spec in data)
 
 
 def test_every_task_runs_the_project_image_and_only_training_is_on_gpu(specs: dict[str, str]) -> None:

@@ -60,4 +60,4 @@ def test_paths_mentioned_exist() -> None:
 
 def test_dockerfile_installs_from_the_same_lock() -> None:
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
-    assert "uv.lock" in dockerfile and dockerfile.count("uv sync --frozen") == 2 and "USER satpipe" in dockerfile
+    assert "uv.lock" in dockerfile and dockerfile.count("uv sync --frozen") == 2 and "USER 1000" in dockerfile

@@ -43,7 +43,7 @@ async def classification_trial(cfg: ClassificationConfig, raw: Dir, prepared: Di
     trained = await logged_on(train_classifier, cfg.resources).aio(prepared, cfg.model, cfg.training)
 
     # -- Stage 4: evaluate (GPU, cached) ---------------------------------------------------------------
-    return trained, await evaluate_classifier.override(resources=one_gpu(cfg.resources)).aio(prepared, trained)
+    return trained, await evaluate_classifier.override(**one_gpu(cfg.resources)).aio(prepared, trained)
 
 
 @pipeline_env.task

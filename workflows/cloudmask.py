@@ -13,7 +13,7 @@ import flyte
 from flyte.io import Dir
 
 from config import CloudMaskConfig
-from envs import pipeline_env
+from envs import data_resources, pipeline_env
 from tasks.download import download_cloudmask, synthesize_cloudmask
 from tasks.evaluate import evaluate_cloudmask
 from tasks.prepare import prepare_cloudmask_patches
@@ -25,16 +25,18 @@ from workflows.segmentation import segmentation_trial
 async def cloudmask_data(cfg: CloudMaskConfig, data_dir: Dir | None, data_digest: str | None) -> tuple[Dir, Dir]:
     """Stages 1 and 2: the SLSTR files (downloaded, generated or the user's) and the reference's patches."""
     d = cfg.data
+    disk = data_resources(d.disk)
     # -- Stage 1: scenes (CPU, cached) -----------------------------------------------------------------
     if d.source == "local":
         raw = local_data(data_dir, data_digest)
     elif d.source == "synthetic":
         raw = await synthesize_cloudmask.aio(d.synthetic_train_files, d.synthetic_test_files, d.synthetic_seed)
     else:
-        raw = await download_cloudmask.aio(d.max_files)
+        raw = await download_cloudmask.override(resources=disk).aio(d.max_files)
 
     # -- Stage 2: the reference's patches (CPU, cached) ------------------------------------------------
-    return raw, await prepare_cloudmask_patches.aio(raw, d.val_fraction, d.split_seed, d.max_files)
+    prepare = prepare_cloudmask_patches.override(resources=disk)
+    return raw, await prepare.aio(raw, d.val_fraction, d.split_seed, d.max_files)
 
 
 async def cloudmask_trial(cfg: CloudMaskConfig, raw: Dir, prepared: Dir) -> tuple[Dir, Dir]:

@@ -45,9 +45,7 @@ async def segmentation_trial(
     trained = await logged_on(train_segmenter, cfg.resources).aio(prepared, cfg.model, cfg.training)
 
     # -- Stage 4: full-scene evaluation (GPU, cached) --------------------------------------------------
-    return trained, await evaluate.override(resources=one_gpu(cfg.resources)).aio(
-        raw, prepared, trained, cfg.evaluation
-    )
+    return trained, await evaluate.override(**one_gpu(cfg.resources)).aio(raw, prepared, trained, cfg.evaluation)
 
 
 @pipeline_env.task

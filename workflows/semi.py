@@ -44,7 +44,7 @@ async def semi_pipeline(
     # -- Stages 3 and 4: every (fraction, seed, arm) branch trains and is evaluated (GPU, cached) -------
     train, evaluate = (
         logged_on(train_semi, cfg.resources),
-        evaluate_segmenter.override(resources=one_gpu(cfg.resources)),
+        evaluate_segmenter.override(**one_gpu(cfg.resources)),
     )
     # A branch sees only its own share, so adding a share to the list leaves the others' caches alone. With
     # every label (share 1) nothing is left unlabelled unless scenes without labels were given.

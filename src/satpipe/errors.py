@@ -41,3 +41,7 @@ class PretrainedWeightsError(SatpipeError, RuntimeError):
 
 class ManifestError(SatpipeError, ValueError):
     """A stage output is missing its manifest or the manifest is not the expected one."""
+
+
+class GpuUnavailableError(SatpipeError, RuntimeError):
+    """A task asked for GPUs that this machine cannot use (no driver, or one too old for torch's CUDA)."""

@@ -1,12 +1,14 @@
-"""CloudMask's download against a local S3-like HTTP server: listing, subset, resume, sizes, missing files."""
+"""CloudMask's download against a local S3-like HTTP server: listing, subset, concurrency, retries, resume, sizes,
+missing files, disk space."""
 
 import json
 from pathlib import Path
 
 import pytest
+from rich.filesize import decimal
 
 from satpipe.errors import ChecksumError, DownloadError
-from satpipe.io import cloudmask
+from satpipe.io import cloudmask, download
 from satpipe.io.cloudmask import BUCKET, FILELIST, PREFIXES, fetch, listing_url
 from tests.httpserver import FileServer, serve
 
@@ -63,18 +65,30 @@ def test_a_second_fetch_uses_the_saved_list_and_downloads_only_what_is_missing(t
     assert sorted(fetched) == sorted(FILES["train"])[1:] + sorted(FILES["test"])[1:]
 
 
-def test_interrupted_file_resumes_with_a_range_request(tmp_path: Path) -> None:
-    name = sorted(FILES["train"])[0]
+def test_files_download_side_by_side(tmp_path: Path) -> None:
     state = object_store()
-    state.cut_after[f"{BUCKET}/{PREFIXES['train']}/{name}"] = 100_000
+    state.delay_s = 0.3  # every answer takes a while, so transfers that run side by side overlap
     with serve(state) as server:
-        with pytest.raises(DownloadError, match="run again to resume"):
-            fetch(tmp_path, max_files=1, endpoint=server.url, progress=False)
-        assert (tmp_path / "one-day" / f"{name}.part").stat().st_size == 100_000
-        fetch(tmp_path, max_files=1, endpoint=server.url, progress=False)
-        ranges = [r for path, r in server.requests if path.endswith(name)]
-    assert ranges == [None, "bytes=100000-"]
-    assert (tmp_path / "one-day" / name).read_bytes() == FILES["train"][name]
+        fetch(tmp_path / "one-at-a-time", endpoint=server.url, progress=False, workers=1)
+        assert server.most_at_once == 1
+        fetch(tmp_path / "four-at-a-time", endpoint=server.url, progress=False, workers=4)
+        assert server.most_at_once >= 2
+    for split, files in FILES.items():
+        for name, data in files.items():
+            assert (tmp_path / "four-at-a-time" / cloudmask.SPLIT_FOLDERS[split] / name).read_bytes() == data
+
+
+def test_a_transfer_that_breaks_off_or_meets_a_server_error_is_retried(tmp_path: Path) -> None:
+    broken, busy = (f"{BUCKET}/{PREFIXES['train']}/{name}" for name in sorted(FILES["train"])[:2])
+    state = object_store()
+    state.cut_after[broken] = 100_000
+    state.fail[busy] = [503]
+    with serve(state) as server:
+        fetch(tmp_path, max_files=2, endpoint=server.url, progress=False)  # one call: no error
+    assert [r for path, r in state.requests if path == broken] == [None, "bytes=100000-"]
+    assert [r for path, r in state.requests if path == busy] == [None, None]
+    for name in sorted(FILES["train"])[:2]:
+        assert (tmp_path / "one-day" / name).read_bytes() == FILES["train"][name]
 
 
 def test_a_file_of_the_wrong_size_is_refused_and_deleted(tmp_path: Path) -> None:
@@ -85,14 +99,31 @@ def test_a_file_of_the_wrong_size_is_refused_and_deleted(tmp_path: Path) -> None
     assert not list((tmp_path / "one-day").iterdir())
 
 
-def test_a_listed_file_missing_on_the_server_names_it(tmp_path: Path) -> None:
+def test_a_listed_file_missing_on_the_server_stops_with_one_line_naming_it(tmp_path: Path) -> None:
     state = object_store()
     name = sorted(FILES["test"])[1]
     del state.files[f"{BUCKET}/{PREFIXES['test']}/{name}"]
     with serve(state) as server, pytest.raises(DownloadError) as err:
         fetch(tmp_path, endpoint=server.url, progress=False)
-    assert name in str(err.value) and "HTTP 404" in str(err.value)
+    assert name in str(err.value) and "HTTP 404" in str(err.value) and "\n" not in str(err.value)
+    assert [path for path, _ in state.requests].count(f"{BUCKET}/{PREFIXES['test']}/{name}") == 1  # not retried
     assert (tmp_path / "one-day").is_dir() and not (tmp_path / "ssts" / name).exists()
+
+
+def test_files_that_do_not_fit_on_the_disk_stop_the_download_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 500_000))
+    with serve(object_store()) as server, pytest.raises(DownloadError) as err:
+        fetch(tmp_path, endpoint=server.url, progress=False)
+    needed = sum(len(data) for files in FILES.values() for data in files.values())
+    assert str(err.value) == (
+        f"{tmp_path}: the files still to download need {decimal(needed)} but the disk has {decimal(500_000)} free; "
+        "on a cluster raise data.disk; or fetch fewer files with data.max_files"
+    )
+    assert [path for path, _ in server.requests if "list-type" not in path] == []  # only the listing was read
 
 
 def test_offline_stops_at_once_and_says_what_to_do(tmp_path: Path) -> None:

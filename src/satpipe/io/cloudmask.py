@@ -25,7 +25,7 @@ import numpy as np
 
 from satpipe.artifacts import atomic_write_text
 from satpipe.errors import DataError, DatasetNotFoundError, DownloadError
-from satpipe.io.download import RemoteFile, download
+from satpipe.io.download import RemoteFile, download_all, require_space
 
 logger = logging.getLogger(__name__)
 
@@ -211,19 +211,28 @@ def file_list(dest: Path, endpoint: str = ENDPOINT) -> dict[str, list[tuple[str,
     return listing
 
 
-def fetch(dest: Path, *, max_files: int | None = None, endpoint: str = ENDPOINT, progress: bool = True) -> Path:
+def fetch(
+    dest: Path, *, max_files: int | None = None, endpoint: str = ENDPOINT, progress: bool = True, workers: int = 8
+) -> Path:
     """Download CloudMask's training and test files (or the first ``max_files`` of each) into ``dest``.
 
-    Driven by :func:`file_list`; each file downloads resumably (HTTP Range) and must have its listed
-    size before it is placed, so an interrupted run picks up where it stopped.
+    Driven by :func:`file_list`. Nothing is fetched unless the files still missing fit on the disk; then
+    ``workers`` files download at a time, each resumably (HTTP Range) with retries, and each must have its
+    listed size before it is placed, so an interrupted run picks up where it stopped.
 
     Returns:
         ``dest``, holding ``one-day/``, ``ssts/`` and ``filelist.json``.
+
+    Raises:
+        DownloadError: If the files do not fit on the disk, or a file cannot be fetched.
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    for split, files in file_list(dest, endpoint).items():
-        for key, size in files[:max_files]:
-            remote = RemoteFile(f"{endpoint}/{BUCKET}/{key}", Path(key).name, size=size)
-            download(remote, dest / SPLIT_FOLDERS[split], offline_hint=OFFLINE_HINT, progress=progress)
+    files = [
+        (RemoteFile(f"{endpoint}/{BUCKET}/{key}", Path(key).name, size=size), dest / SPLIT_FOLDERS[split])
+        for split, listed in file_list(dest, endpoint).items()
+        for key, size in listed[:max_files]
+    ]
+    require_space(files, hint="on a cluster raise data.disk; or fetch fewer files with data.max_files")
+    download_all(files, workers=workers, offline_hint=OFFLINE_HINT, progress=progress)
     return dest
