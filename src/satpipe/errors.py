@@ -41,3 +41,7 @@ class PretrainedWeightsError(SatpipeError, RuntimeError):
 
 class ManifestError(SatpipeError, ValueError):
     """A stage output is missing its manifest or the manifest is not the expected one."""
+
+
+class NonFiniteLossError(SatpipeError, FloatingPointError):
+    """Training produced a loss that is NaN or infinite."""
