@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from rich.progress import track
 
-from satpipe.artifacts import atomic_dir, write_manifest
-from satpipe.data.patches import IGNORE
+from satpipe.artifacts import atomic_dir, read_manifest, write_manifest
+from satpipe.data.patches import IGNORE, PATCH_STAGE
 from satpipe.data.segmentation import PatchDataset
 from satpipe.errors import DataError
 from satpipe.evaluation import clouds
@@ -195,8 +195,10 @@ def evaluate_segmenter(
         What ``metrics.json`` holds.
     """
     data_dir = Path(data_dir)
-    common_type(check_test_split(data_dir))  # every file in place and alike before the first scene is scored
-    test_root = find_test_root(data_dir)
+    # Every test file in place, and stored as the training patches were, before the first scene is scored.
+    test_root, stored = find_test_root(data_dir), common_type(check_test_split(data_dir))
+    if stored != (trained := read_manifest(Path(prepared_dir), PATCH_STAGE)["dtype"]):
+        raise DataError(f"{test_root}: test bands stored as {stored}, the training patches as {trained}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     module = load_segmenter(Path(train_dir), map_location=device)
     predict = model_predictor(module, device)

@@ -24,7 +24,7 @@ import rasterio
 from rasterio.errors import RasterioIOError
 
 from satpipe.errors import DataError, DatasetNotFoundError
-from satpipe.io.headers import RasterHeader, common_value, quiet_gdal, raster_header
+from satpipe.io.headers import common_value, quiet_gdal, raster_header
 from satpipe.io.rasters import blank_non_finite
 
 BANDS = ("red", "green", "blue", "nir")
@@ -284,7 +284,7 @@ def check_test_split(root: Path) -> list[tuple[Path, str]]:
     types = patch_band_types(patches, size=PATCH_SIZE)
     with quiet_gdal():
         for scene, members in group_by_scene(patches).items():
-            gt: RasterHeader = raster_header(scene_ground_truth(test_root, scene))
+            gt = raster_header(scene_ground_truth(test_root, scene))
             height = max(p.row for p in members) * PATCH_SIZE  # type: ignore[type-var,operator]
             width = max(p.col for p in members) * PATCH_SIZE  # type: ignore[type-var,operator]
             if gt.count != 1:
