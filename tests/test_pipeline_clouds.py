@@ -70,10 +70,10 @@ def test_a_broken_38cloud_folder_is_refused_before_anything_runs(first, workspac
     assert "band folder 'train_nir' missing" in result.stderr
 
 
-#: Makes the segmenter's training loss NaN at its second step, as a diverging run's would become.
+#: Makes the segmenter's training loss NaN at its first step, as a diverging run's would become.
 DIVERGE = (
     "import torch; from satpipe.training.segmentation import CloudSegmenter as M; step = M.training_step; "
-    "M.training_step = lambda self, b, i: step(self, b, i) * (torch.nan if self.trainer.global_step == 1 else 1)"
+    "M.training_step = lambda self, b, i: step(self, b, i) * (torch.nan if self.trainer.global_step == 0 else 1)"
 )
 
 
@@ -83,7 +83,7 @@ def test_a_non_finite_loss_stops_the_run_in_one_line_with_no_training_output(fir
     assert result.returncode == 1, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert errors == [
-        "error: training loss became nan at epoch 0, step 1; look for NaN, infinite or extreme input values, "
+        "error: training loss became nan at epoch 0, step 0; look for NaN, infinite or extreme input values, "
         "or lower the learning rate"
     ], result.stderr[-3000:]
     assert "Traceback" not in result.stderr + result.stdout
