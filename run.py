@@ -43,29 +43,39 @@ class _HideInputErrorTracebacks(logging.Filter):
 
 
 def _check_eurosat(cfg: Any, data_dir: Path) -> None:
-    from satpipe.io.eurosat import find_image_root, list_samples
+    from satpipe.data.eurosat import check_chips
 
-    list_samples(find_image_root(data_dir, cfg.data.bands), cfg.data.bands)
+    d = cfg.data
+    check_chips(data_dir, bands=d.bands, max_per_class=d.max_per_class, split_seed=d.split_seed)
 
 
-def _check_38cloud(cfg: Any, data_dir: Path) -> None:
-    from satpipe.io.cloud38 import list_patches
+def _check_38cloud(cfg: Any, data_dir: Path | None, unlabelled_dir: Path | None = None) -> None:
+    from satpipe.data.patches import check_cloud_folders
 
-    list_patches(data_dir, "train", require_gt=True)
-    if not any(data_dir.rglob("Entire_scene_gts")):
-        raise config.ConfigError(f"{data_dir}: no test split (Entire_scene_gts/ and test_* band folders) found")
+    d = cfg.data
+    check_cloud_folders(
+        data_dir,
+        unlabelled_dir,
+        val_fraction=d.val_fraction,
+        split_seed=d.split_seed,
+        cross_dataset=cfg.evaluation.cross_dataset,
+    )
 
 
 def _check_cloudmask(cfg: Any, data_dir: Path) -> None:
-    from satpipe.io.cloudmask import list_files
+    from satpipe.data.cloudmask import check_cloudmask_files
 
-    for split in ("train", "test"):
-        list_files(data_dir, split, cfg.data.max_files)
+    d = cfg.data
+    check_cloudmask_files(data_dir, max_files=d.max_files, val_fraction=d.val_fraction, split_seed=d.split_seed)
 
 
 @dataclass(frozen=True)
 class Family:
-    """How run.py drives one task family: its pipeline task and the check of a local data folder."""
+    """How run.py drives one task family: its pipeline task and the check of a local data folder.
+
+    The check reads folder layouts and file headers, never pixels, so it takes seconds on a full dataset
+    and finds a missing or odd file before any stage runs.
+    """
 
     workflow: str
     pipeline: str
@@ -127,7 +137,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def resolve(args: argparse.Namespace) -> tuple[Any, Path | None]:
-    """The validated config and data folder, or a ConfigError/DatasetNotFoundError/DataError."""
+    """The validated config and data folder (not yet checked: see :func:`check_inputs`), or a ConfigError."""
     cfg = config.build_config(args.preset, args.set)
     if args.seeds is not None:
         if not hasattr(cfg, "seeds"):
@@ -137,26 +147,32 @@ def resolve(args: argparse.Namespace) -> tuple[Any, Path | None]:
     data_dir = args.data_dir.expanduser().resolve() if args.data_dir else None
     if data_dir is not None:
         cfg = config.set_value(cfg, "data.source", "local")
-        # Catch a wrong folder now, before any stage runs: the layout check reads no images.
-        FAMILIES[type(cfg)].check_data(cfg, data_dir)
     elif cfg.data.source == "local":
         raise config.ConfigError("data.source=local needs --data-dir PATH")
     return cfg, data_dir
 
 
 def resolve_unlabelled(args: argparse.Namespace, cfg: Any) -> Path | None:
-    """The folder of unlabelled scenes, its layout checked (no image read), or None."""
+    """The folder of unlabelled scenes (checked with the labelled one: see :func:`check_inputs`), or None."""
     if args.unlabelled_dir is None:
         return None
     if not isinstance(cfg, config.SemiConfig):
         raise config.ConfigError(f"--unlabelled-dir applies to the semi preset, not {args.preset!r}")
     if args.sweep:
         raise config.ConfigError("--unlabelled-dir cannot be combined with --sweep yet")
-    from satpipe.data.patches import unlabelled_patches
+    return args.unlabelled_dir.expanduser().resolve()
 
-    folder = args.unlabelled_dir.expanduser().resolve()
-    unlabelled_patches(folder)
-    return folder
+
+def check_inputs(cfg: Any, data_dir: Path | None, unlabelled_dir: Path | None) -> None:
+    """Check every local folder the run will read, before any stage runs and before the pretrained weights.
+
+    Raises:
+        DatasetNotFoundError, DataError: Naming the folder or file that is missing or wrong.
+    """
+    if unlabelled_dir is not None:  # the semi preset: both folders at once, so their band types are compared
+        _check_38cloud(cfg, data_dir, unlabelled_dir)
+    elif data_dir is not None:
+        FAMILIES[type(cfg)].check_data(cfg, data_dir)
 
 
 def sweep_trials(args: argparse.Namespace, data_dir: Path | None) -> tuple[list[str], list[list[str]]]:
@@ -194,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg, data_dir = resolve(args)
         unlabelled_dir = resolve_unlabelled(args, cfg)
         base, trials = sweep_trials(args, data_dir)
+        check_inputs(cfg, data_dir, unlabelled_dir)
         if args.print_config:
             print(config.json.dumps(config.to_dict(cfg), indent=2))
             return 0

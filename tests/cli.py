@@ -15,11 +15,20 @@ from tests.conftest import PROJECT_ROOT
 SECRET = "wandb-test-key-0123456789abcdef0123456789abcdef"
 
 
-def run_cli(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(workspace: Path, *args: str, before: str = "") -> subprocess.CompletedProcess[str]:
+    """Run ``run.py args`` in ``workspace`` on an isolated HOME; ``before`` is Python run first in its process.
+
+    ``before`` can make something fail deep inside a stage (local Flyte runs execute tasks in-process).
+    """
     env = {**os.environ, "HOME": str(workspace / "home"), "WANDB_API_KEY": SECRET, "PYTHONUNBUFFERED": "1"}
     env.pop("SATPIPE_ARTIFACTS", None)
+    script = str(PROJECT_ROOT / "run.py")
+    entry = [script]
+    if before:  # run.py as a script, after `before`, with the project importable as it is for the script
+        code = f"import runpy, sys; sys.path.insert(0, {str(PROJECT_ROOT)!r}); {before}; "
+        entry = ["-c", code + f"runpy.run_path({script!r}, run_name='__main__')"]
     return subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "run.py"), *args],
+        [sys.executable, *entry, *args],
         cwd=workspace,
         env=env,
         capture_output=True,

@@ -93,8 +93,8 @@ def test_bad_input_gets_one_line(first, workspace: Path) -> None:
     broken = sorted((corrupt / "one-day").iterdir())[0]
     broken.write_bytes(broken.read_bytes()[:5000])
     result = run_cli(workspace, "cloudmask", "--data-dir", str(corrupt), *TINY)
-    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr[-2000:]
-    assert result.stderr.startswith(f"error: {broken}")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr[-2000:]  # before any stage
+    assert result.stderr.startswith(f"error: {broken}: not a readable HDF5 file")
     assert not list((workspace / "artifacts" / "runs").glob("*/.patch*"))  # nothing half-written
 
     result = run_cli(workspace, "quickstart", "--seeds", "3")

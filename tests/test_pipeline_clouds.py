@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import run_cli, stage_status
+from tests.cli import cache_entries, run_cli, stage_status
 
 pytestmark = pytest.mark.slow
 
@@ -68,3 +68,25 @@ def test_a_broken_38cloud_folder_is_refused_before_anything_runs(first, workspac
     result = run_cli(workspace, "38cloud", "--data-dir", str(broken))
     assert result.returncode == 2 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert "band folder 'train_nir' missing" in result.stderr
+
+
+#: Makes the segmenter's training loss NaN at its first step, as a diverging run's would become.
+DIVERGE = (
+    "import torch; from satpipe.training.segmentation import CloudSegmenter as M; step = M.training_step; "
+    "M.training_step = lambda self, b, i: step(self, b, i) * (torch.nan if self.trainer.global_step == 0 else 1)"
+)
+
+
+def test_a_non_finite_loss_stops_the_run_in_one_line_with_no_training_output(first, workspace: Path) -> None:
+    entries, trained = cache_entries(workspace), set((workspace / "artifacts" / "runs").rglob("train-*"))
+    result = run_cli(workspace, "clouds", *TINY, "--set", "training.seed=7", before=DIVERGE)
+    assert result.returncode == 1, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        "error: training loss became nan at epoch 0, step 0; look for NaN, infinite or extreme input values, "
+        "or lower the learning rate"
+    ], result.stderr[-3000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert cache_entries(workspace) == entries  # the data stages came from the cache; nothing new was kept
+    assert set((workspace / "artifacts" / "runs").rglob("train-*")) == trained
+    assert not [p for p in (workspace / "artifacts" / "runs").rglob("*") if ".partial-" in p.name]

@@ -23,6 +23,23 @@ def test_pretrained_weights_offline_are_refused_before_any_stage(
     assert err.count("\n") == 1
 
 
+def test_a_bad_chip_is_named_before_the_pretrained_weights_are_checked(
+    synthetic_eurosat: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    import huggingface_hub
+
+    monkeypatch.setattr(classifier, "hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    data = Path(shutil.copytree(synthetic_eurosat / "2750", tmp_path / "data" / "2750"))
+    bad = data / "Pasture" / "Pasture_3.jpg"
+    bad.write_bytes(bad.read_bytes()[:80])
+    assert run.main(["eurosat", "--data-dir", str(data.parent)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}: unreadable image") and err.count("\n") == 1
+
+
 def test_remote_without_a_cluster_config_says_how_to_make_one(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

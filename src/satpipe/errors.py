@@ -45,3 +45,7 @@ class ManifestError(SatpipeError, ValueError):
 
 class GpuUnavailableError(SatpipeError, RuntimeError):
     """A task asked for GPUs that this machine cannot use (no driver, or one too old for torch's CUDA)."""
+
+
+class NonFiniteLossError(SatpipeError, FloatingPointError):
+    """Training produced a loss that is NaN or infinite."""

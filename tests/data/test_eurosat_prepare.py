@@ -76,6 +76,18 @@ def test_chip_of_another_size_is_named(synthetic_eurosat: Path, tmp_path: Path) 
         prepare_eurosat(raw, tmp_path / "out", bands="rgb", **SPLIT, progress=False)
 
 
+def test_the_odd_chip_is_named_even_when_it_is_read_first(synthetic_eurosat: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    raw = tmp_path / "raw"
+    shutil.copytree(synthetic_eurosat / "2750", raw / "2750")
+    Image.new("RGB", (32, 32)).save(raw / "2750" / "AnnualCrop" / "AnnualCrop_1.jpg")
+    message = r"AnnualCrop_1.jpg: shape \(3, 32, 32\), but 119 of 120 chips have shape \(3, 64, 64\)$"
+    with pytest.raises(DataError, match=message):
+        prepare_eurosat(raw, tmp_path / "out", bands="rgb", **SPLIT, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
+
+
 def test_manifest_is_valid_json_with_provenance(synthetic_eurosat: Path, tmp_path: Path) -> None:
     prepare_eurosat(synthetic_eurosat, tmp_path / "p", bands="rgb", **SPLIT, progress=False, provenance={"run": "r1"})
     manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())

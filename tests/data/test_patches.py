@@ -104,6 +104,30 @@ def test_unlabelled_folders_without_scenes_are_refused(tmp_path: Path) -> None:
         assert not (tmp_path / "u").exists()
 
 
+def test_float_bands_with_a_nan_block_train_on_the_pixels_with_data(tmp_path: Path) -> None:
+    from satpipe.io.synthetic.clouds import render_scene, write_patches
+    from satpipe.training.fit import fit_segmenter
+    from satpipe.training.history import epoch_series, read_metrics_csv
+    from tests.conftest import SMALL_SEGMENTATION
+
+    for index in range(3):  # reflectance stored as float32, a block of each scene missing as NaN
+        scene = render_scene(np.random.default_rng([7, index]), 256, 256)
+        reflectance = np.where(scene.valid, scene.reflectance, 0).astype(np.float32)
+        reflectance[:, 100:160, 60:200] = np.nan
+        write_patches(tmp_path / "raw", "train", f"LC08_F{index}", reflectance, scene.clouds, style="38cloud")
+    prepared = tmp_path / "prepared"
+    manifest = prepare_cloud_patches(tmp_path / "raw", prepared, patch_size=128, overlap=0, min_valid_fraction=0.2,
+                                     val_fraction=0.34, split_seed=0, progress=False)  # fmt: skip
+    percentiles = manifest["percentiles"]["low"] + manifest["percentiles"]["high"]
+    assert manifest["dtype"] == "float32" and np.isfinite(percentiles).all()
+    images, masks = np.load(prepared / "train_images.npy"), np.load(prepared / "train_masks.npy")
+    assert np.isfinite(images).all() and (masks == IGNORE).any()
+    settings = {**SMALL_SEGMENTATION, "arch": "unet_small", "epochs": 1, "slidemix": False, "batch_size": 4}
+    fit_segmenter(prepared, tmp_path / "train", **settings, progress=False)
+    _, losses = epoch_series(read_metrics_csv(tmp_path / "train" / "metrics.csv"), "train_loss_epoch")
+    assert losses and np.isfinite(losses).all()
+
+
 def test_npy_appender_writes_a_regular_array(tmp_path: Path) -> None:
     writer = NpyAppender(tmp_path / "a.npy", (2, 3), np.int16)
     writer.append(np.ones((2, 3)))

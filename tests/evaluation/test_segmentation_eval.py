@@ -1,9 +1,17 @@
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
+import rasterio
 
+from satpipe.artifacts import write_manifest
+from satpipe.data.patches import PATCH_STAGE
+from satpipe.errors import DataError
 from satpipe.evaluation.clouds import METRICS
+from satpipe.evaluation.segmentation import evaluate_segmenter
+from tests.conftest import SMALL_EVALUATION
 
 
 def test_evaluation_records_every_protocol(trained_segmenter: dict[str, Path]) -> None:
@@ -27,3 +35,20 @@ def test_previews_hold_the_scene_its_truth_and_the_prediction(trained_segmenter:
     assert len(previews) == 2
     data = np.load(previews[0])
     assert data["rgb"].shape == (*data["gt"].shape, 3) and data["rgb"].dtype == np.uint8 and data["pred"].dtype == bool
+
+
+def test_test_scenes_stored_unlike_the_training_patches_are_refused_before_scoring(
+    synthetic_clouds: Path, tmp_path: Path
+) -> None:
+    data = Path(shutil.copytree(synthetic_clouds / "38-Cloud_test", tmp_path / "data" / "38-Cloud_test"))
+    for band in data.glob("test_*/*.TIF"):  # reflectance as floats, as another product stores it
+        with rasterio.open(band) as src:
+            values = src.read(1).astype(np.float32) * 2e-5 - 0.1
+        with rasterio.open(band, "w", driver="GTiff", width=values.shape[1], height=values.shape[0], count=1,
+                           dtype="float32") as dst:  # fmt: skip
+            dst.write(values[None])
+    write_manifest(tmp_path / "prepared", PATCH_STAGE, dtype="uint16")
+    with pytest.raises(DataError, match=f"{data}: test bands stored as float32, the training patches as uint16"):
+        evaluate_segmenter(data.parent, tmp_path / "prepared", tmp_path / "no-training", tmp_path / "out",
+                           **SMALL_EVALUATION, progress=False)  # fmt: skip
+    assert not (tmp_path / "out").exists()

@@ -92,3 +92,37 @@ def test_folder_without_patches(tmp_path: Path) -> None:
         list_patches(tmp_path, "train", require_gt=True)
     with pytest.raises(DatasetNotFoundError, match="does not exist"):
         list_patches(tmp_path / "nope", "train", require_gt=True)
+
+
+def test_non_finite_band_values_are_read_as_no_data(tmp_path: Path) -> None:
+    from satpipe.data.patches import IGNORE, label_mask
+
+    reflectance = np.random.default_rng(2).uniform(0.05, 0.6, (4, 384, 384)).astype(np.float32)
+    reflectance[2, 100:150, 100:150] = np.nan  # one band missing leaves the pixel without data
+    reflectance[:, 200:210, 200:210] = np.inf
+    write_patches(tmp_path, "train", "LC08_FLOAT", reflectance, np.ones((384, 384), bool), style="38cloud")
+    image, gt = read_patch(list_patches(tmp_path, "train", require_gt=True)[0])
+    assert image.dtype == np.float32 and np.isfinite(image).all()
+    assert (image[:, 100:150, 100:150] == 0).all() and (image[:, 200:210, 200:210] == 0).all()
+    np.testing.assert_array_equal(image[:, :100], reflectance[:, :100])
+    mask = label_mask(image, gt)
+    assert mask[120, 120] == mask[205, 205] == IGNORE and mask[50, 50] == 1
+
+
+def test_band_files_of_another_type_are_named(real_data: Path, tmp_path: Path) -> None:
+    root = copy_real(real_data, tmp_path)
+    nir = next((root / "test_nir").iterdir())
+    with rasterio.open(nir, "w", driver="GTiff", width=384, height=384, count=1, dtype="float32") as dst:
+        dst.write(np.ones((1, 384, 384), np.float32))
+    patch = list_patches(root, "test", require_gt=True)[0]
+    with pytest.raises(DataError, match=r"nir_patch.*: float32 values, but red_patch.* holds uint16"):
+        read_patch(patch)
+
+    dn = np.ones((4, 384, 768), np.uint16)  # one scene of two patches, the second stored as floats
+    write_patches(tmp_path / "mixed", "test", "LC08_MIXED", dn, None, style="38cloud")
+    for band in ("red", "green", "blue", "nir"):
+        second = next((tmp_path / "mixed" / f"test_{band}").glob("*_1_by_2_*"))
+        with rasterio.open(second, "w", driver="GTiff", width=384, height=384, count=1, dtype="float32") as dst:
+            dst.write(np.ones((1, 384, 384), np.float32))
+    with pytest.raises(DataError, match=r"red_patch_2_1_by_2_LC08_MIXED.TIF: float32 values, but red_patch_1.* uint16"):
+        assemble_scene(list_patches(tmp_path / "mixed", "test", require_gt=False))

@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import h5py
@@ -132,3 +133,16 @@ def test_list_files_finds_splits_and_checks_the_file_list(cloudmask_raw: Path, t
     (copy / "one-day" / train[1].name).write_bytes(b"cut short")
     with pytest.raises(DataError, match=f"{train[1].name} has 9 bytes"):
         list_files(copy, "train", max_files=2)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [('{"train": [["one-day/S3A_x.hdf", 12', "not valid JSON"), ('{"train": {"a": 1}}', r"expected \{\"train\"")],
+)
+def test_a_corrupt_or_misshapen_filelist_is_named(cloudmask_raw: Path, tmp_path: Path, text: str, message: str) -> None:
+    copy = tmp_path / "copy"
+    (copy / "one-day").mkdir(parents=True)
+    (copy / "one-day" / "S3A_a.hdf").symlink_to(list_files(cloudmask_raw, "train")[0])
+    (copy / FILELIST).write_text(text)
+    with pytest.raises(DataError, match=f"^{re.escape(str(copy / FILELIST))}: {message}"):
+        list_files(copy, "train")

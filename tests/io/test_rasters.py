@@ -41,6 +41,26 @@ def test_valid_pixels_follow_nodata_in_every_band(tmp_path: Path) -> None:
     assert not valid[0, 0] and valid[1, 1] and valid.sum() == 15
 
 
+def test_a_pixel_with_a_non_finite_band_has_no_data_and_reads_as_nodata(tmp_path: Path) -> None:
+    data = np.full((2, 4, 4), 0.3, np.float32)
+    data[0, 1, 1] = np.nan  # one band only: no data, unlike a nodata value in one band
+    data[:, 2, 2] = np.inf
+    for nodata, fill in ((None, 0.0), (-1.0, -1.0), (float("nan"), 0.0)):
+        profile = {} if nodata is None else {"nodata": nodata}
+        with RasterScene([write(tmp_path / "s.tif", data, **profile)]) as scene:
+            window = scene.read(0, 0, 4, 4)
+            valid = scene.valid(window)
+        assert np.isfinite(window).all() and (window[:, 1, 1] == fill).all() and (window[:, 2, 2] == fill).all()
+        assert not valid[1, 1] and not valid[2, 2] and valid.sum() == 14
+
+
+def test_per_band_files_of_different_types(tmp_path: Path) -> None:
+    a = write(tmp_path / "red.tif", np.ones((1, 40, 50), np.uint16))
+    b = write(tmp_path / "nir.tif", np.ones((1, 40, 50), np.float32))
+    with pytest.raises(DataError, match=r"nir.tif: float32 values, but red.tif holds uint16"):
+        RasterScene([a, b])
+
+
 def test_mask_writer_publishes_cogs_or_nothing(tmp_path: Path) -> None:
     writer = MaskWriter(tmp_path / "m.tif", tmp_path / "p.tif", height=600, width=300, crs="EPSG:32633",
                         transform=from_origin(100, 200, 30, 30), threshold=0.5)  # fmt: skip

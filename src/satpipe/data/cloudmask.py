@@ -77,17 +77,13 @@ def prepare_cloudmask(
 ) -> dict[str, Any]:
     """Cut CloudMask training files into reference patches with train/val arrays and a manifest.
 
-    Every file is read and checked before the output is placed; pixels without finite values are
-    marked :data:`IGNORE` in the masks.
+    Every training and test file is checked first (:func:`check_cloudmask_files`), and read before the output
+    is placed; pixels without finite values are marked :data:`IGNORE` in the masks.
 
     Returns:
         The manifest written to ``out_dir``.
     """
-    files = list_files(Path(raw), "train", max_files)
-    tests = list_files(Path(raw), "test", max_files)
-    for path in tests:  # fail now, not after training
-        check_file(path)
-    split = split_files(files, val_fraction, split_seed)
+    split, tests = check_cloudmask_files(raw, max_files=max_files, val_fraction=val_fraction, split_seed=split_seed)
     with atomic_dir(Path(out_dir)) as tmp:
         writers = {
             name: (
@@ -120,3 +116,22 @@ def prepare_cloudmask(
         )
     logger.info("CloudMask patches: %s", manifest["counts"])
     return manifest
+
+
+def check_cloudmask_files(
+    raw: Path, *, max_files: int | None, val_fraction: float, split_seed: int
+) -> tuple[dict[str, list[Path]], list[Path]]:
+    """The training files split by file, and the test files, each checked from its header (no pixel read).
+
+    Fast enough to run before any stage: a missing split, a file that ``filelist.json`` lists but that is
+    absent or short, or a file with a missing or misshapen dataset is named now, not after training.
+
+    Raises:
+        DatasetNotFoundError: If a split has no files.
+        DataError: Naming the file that is wrong, or if there are fewer than two training files.
+    """
+    files = list_files(Path(raw), "train", max_files)
+    tests = list_files(Path(raw), "test", max_files)
+    for path in (*files, *tests):
+        check_file(path)
+    return split_files(files, val_fraction, split_seed), tests

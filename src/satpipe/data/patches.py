@@ -18,7 +18,17 @@ from rich.progress import track
 from satpipe.artifacts import atomic_dir, write_manifest
 from satpipe.data.npy import NpyAppender
 from satpipe.errors import DataError, DatasetNotFoundError
-from satpipe.io.cloud38 import BANDS, Patch, group_by_scene, list_patches, read_patch
+from satpipe.io.cloud38 import (
+    BANDS,
+    Patch,
+    check_test_split,
+    common_type,
+    find_cross_dataset,
+    group_by_scene,
+    list_patches,
+    patch_band_types,
+    read_patch,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +115,14 @@ def prepare_cloud_patches(
     """Turn 38-Cloud-layout training patches (with ground truth) into train/val patch arrays.
 
     Source patches are cut again to ``patch_size`` with ``overlap``; patches with less than
-    ``min_valid_fraction`` of valid pixels are skipped. Nothing is placed unless every file reads.
+    ``min_valid_fraction`` of valid pixels are skipped. Every file's header is checked first, and nothing
+    is placed unless every file reads.
 
     Returns:
         The manifest written to ``out_dir``.
     """
     patches = list_patches(Path(source), "train", require_gt=True)
+    common_type(patch_band_types(patches))
     scenes = group_by_scene(patches)
     split = split_scenes(list(scenes), val_fraction, split_seed)
     rng = np.random.default_rng(split_seed)
@@ -186,6 +198,7 @@ def prepare_unlabelled_patches(
         The manifest written to ``out_dir``.
     """
     patches = unlabelled_patches(Path(source))
+    common_type(patch_band_types(patches))
     skipped = 0
     scenes: dict[str, int] = {}
     with atomic_dir(Path(out_dir)) as tmp:
@@ -226,3 +239,34 @@ def unlabelled_patches(root: Path) -> list[Patch]:
         return list_patches(root, "train", require_gt=False)
     except DatasetNotFoundError:
         return list_patches(root, "test", require_gt=False)
+
+
+def check_cloud_folders(
+    data_dir: Path | None, unlabelled_dir: Path | None, *, val_fraction: float, split_seed: int, cross_dataset: bool
+) -> None:
+    """Check from layouts and headers everything a cloud segmentation run will read from local folders.
+
+    For ``data_dir`` (38-Cloud layout): the training patches and their ground truth, at least two training
+    scenes (the split is by scene), the test patches and one ground truth per test scene, every band file of
+    both splits in one stored type, and the GhalamClouds-layout set of the cross-dataset evaluation when
+    ``cross_dataset`` and present. For ``unlabelled_dir``: its patches, in the labelled bands' type when
+    ``data_dir`` is given too. No pixel is read, so this runs before any stage.
+
+    Raises:
+        DatasetNotFoundError: If a folder or a split is missing.
+        DataError: Naming the file (or folder) that is missing, unreadable or unlike the others.
+    """
+    dtype = None
+    if data_dir is not None:
+        patches = list_patches(data_dir, "train", require_gt=True)
+        dtype = common_type(patch_band_types(patches) + check_test_split(data_dir))
+        split_scenes(list(group_by_scene(patches)), val_fraction, split_seed)
+        if cross_dataset and (other := find_cross_dataset(data_dir)) is not None:
+            common_type(patch_band_types(list_patches(other, "test", require_gt=True)))
+    if unlabelled_dir is not None:
+        extra = common_type(patch_band_types(unlabelled_patches(unlabelled_dir)))
+        if dtype is not None and extra != dtype:
+            raise DataError(
+                f"{unlabelled_dir}: bands stored as {extra}, the labelled scenes' as {dtype}; "
+                "both must come from the same sensor and product"
+            )

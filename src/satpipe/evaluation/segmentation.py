@@ -11,14 +11,18 @@ import numpy as np
 import torch
 from rich.progress import track
 
-from satpipe.artifacts import atomic_dir, write_manifest
-from satpipe.data.patches import IGNORE
+from satpipe.artifacts import atomic_dir, read_manifest, write_manifest
+from satpipe.data.patches import IGNORE, PATCH_STAGE
 from satpipe.data.segmentation import PatchDataset
 from satpipe.errors import DataError
 from satpipe.evaluation import clouds
 from satpipe.evaluation.engine import ArraySink, Predictor, predict_scene
 from satpipe.io.cloud38 import (
     assemble_scene,
+    check_test_split,
+    common_type,
+    find_cross_dataset,
+    find_test_root,
     group_by_scene,
     list_patches,
     read_ground_truth,
@@ -190,13 +194,14 @@ def evaluate_segmenter(
     Returns:
         What ``metrics.json`` holds.
     """
+    data_dir = Path(data_dir)
+    # Every test file in place, and stored as the training patches were, before the first scene is scored.
+    test_root, stored = find_test_root(data_dir), common_type(check_test_split(data_dir))
+    if stored != (trained := read_manifest(Path(prepared_dir), PATCH_STAGE)["dtype"]):
+        raise DataError(f"{test_root}: test bands stored as {stored}, the training patches as {trained}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     module = load_segmenter(Path(train_dir), map_location=device)
     predict = model_predictor(module, device)
-    data_dir = Path(data_dir)
-    test_root = next((p.parent for p in sorted(data_dir.rglob("Entire_scene_gts"))), None)
-    if test_root is None:
-        raise DataError(f"{data_dir}: no test split with Entire_scene_gts/ found")
     with atomic_dir(Path(out_dir)) as tmp:
         (tmp / PREVIEW_DIR).mkdir()
         rows, hists = evaluate_scenes(
@@ -222,9 +227,8 @@ def evaluate_segmenter(
             "sweep": clouds.sweep(hists, SWEEP_THRESHOLDS),
             "patch_level_val": evaluate_patches(val.images, val.masks, predict, device, threshold, batch_size),
         }
-        ghalam = [p for p in data_dir.rglob("test_gt") if "ghalam" in str(p).lower()]
-        if cross_dataset and ghalam:
-            result["cross_dataset"] = evaluate_cross_dataset(ghalam[0].parent, module, device, threshold, batch_size)
+        if cross_dataset and (ghalam := find_cross_dataset(data_dir)) is not None:
+            result["cross_dataset"] = evaluate_cross_dataset(ghalam, module, device, threshold, batch_size)
         mean = result["full_scene"]["mean_over_scenes"]
         result["headline"] = [  # an ordered list of (name, value): manifests sort their keys
             ["Jaccard", mean["jaccard"]],

@@ -6,21 +6,26 @@ with 1-based ``row`` and ``col`` (uint16 DN; ground truth uint8 0/255). Test gro
 scene: ``Entire_scene_gts/edited_corrected_gts_{scene}.TIF``. 95-Cloud adds scenes in the same layout.
 GhalamClouds uses the same folders with uint8 bands and names ``{band}_{id}.tif``. A folder holding all
 band files side by side (no per-band folders) is read too.
+
+No data: 0 in every band (the scenes' margins and the padding). Float bands may also mark missing values
+as NaN or infinite; a pixel with such a value in any band is no data too, read as 0 in every band, so it
+is left out of training, of the percentiles and of every score, as CloudMask's reader does.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import RasterioIOError
 
 from satpipe.errors import DataError, DatasetNotFoundError
+from satpipe.io.headers import common_value, quiet_gdal, raster_header
+from satpipe.io.rasters import blank_non_finite
 
 BANDS = ("red", "green", "blue", "nir")
 PATCH_SIZE = 384
@@ -110,8 +115,7 @@ def list_patches(root: Path, split: str, *, require_gt: bool) -> list[Patch]:
 
 def _read_single_band(path: Path) -> np.ndarray:
     try:
-        with warnings.catch_warnings():  # 38-Cloud patches carry no georeferencing
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with quiet_gdal():
             src = rasterio.open(path)
         with src:
             if src.count != 1:
@@ -140,8 +144,10 @@ def read_ground_truth(path: Path, shape: tuple[int, int] | None = None) -> np.nd
 def read_patch(patch: Patch) -> tuple[np.ndarray, np.ndarray | None]:
     """Bands ``(4, H, W)`` in the stored dtype and the boolean mask (or None without ground truth).
 
+    Pixels with a NaN or infinite value in any band are read as no data (0 in every band).
+
     Raises:
-        DataError: If a band file is unreadable or the band files differ in size.
+        DataError: If a band file is unreadable, or the band files differ in size or stored type.
     """
     bands = [_read_single_band(p) for p in patch.bands]
     for path, band in zip(patch.bands, bands, strict=True):
@@ -150,7 +156,9 @@ def read_patch(patch: Patch) -> tuple[np.ndarray, np.ndarray | None]:
                 f"{path}: {band.shape[1]}x{band.shape[0]} pixels, but {patch.bands[0].name} is "
                 f"{bands[0].shape[1]}x{bands[0].shape[0]}"
             )
-    image = np.stack(bands)
+        if band.dtype != bands[0].dtype:
+            raise DataError(f"{path}: {band.dtype} values, but {patch.bands[0].name} holds {bands[0].dtype}")
+    image = blank_non_finite(np.stack(bands), 0)
     gt = read_ground_truth(patch.gt, image.shape[1:]) if patch.gt is not None else None
     return image, gt
 
@@ -165,6 +173,26 @@ def scene_ground_truth(root: Path, scene: str) -> Path:
         if path.suffix.lower() in SUFFIXES:
             return path
     raise DataError(f"{root}: no Entire_scene_gts/edited_corrected_gts_{scene}.TIF for test scene {scene}")
+
+
+def find_test_root(root: Path) -> Path:
+    """The folder holding ``Entire_scene_gts/`` and the test band folders: the first below ``root``.
+
+    Raises:
+        DataError: If there is no ``Entire_scene_gts/`` folder below ``root``.
+    """
+    found = next((p.parent for p in sorted(Path(root).rglob("Entire_scene_gts")) if p.is_dir()), None)
+    if found is None:
+        raise DataError(f"{root}: no test split (Entire_scene_gts/ and test_* band folders) found")
+    return found
+
+
+def find_cross_dataset(root: Path) -> Path | None:
+    """The GhalamClouds-layout set beside the test split (a ``test_gt/`` folder below one named Ghalam*), if any."""
+    root = Path(root)
+    return next(
+        (p.parent for p in sorted(root.rglob("test_gt")) if "ghalam" in p.relative_to(root).as_posix().lower()), None
+    )
 
 
 def group_by_scene(patches: list[Patch]) -> dict[str, list[Patch]]:
@@ -185,6 +213,9 @@ def assemble_scene(patches: list[Patch], patch_size: int = PATCH_SIZE) -> np.nda
         image, _ = read_patch(patch)
         if scene is None:
             scene = np.zeros((image.shape[0], rows * patch_size, cols * patch_size), dtype=image.dtype)
+        if image.dtype != scene.dtype:
+            first = patches[0].bands[0].name
+            raise DataError(f"{patch.bands[0]}: {image.dtype} values, but {first} holds {scene.dtype}")
         r, c = (patch.row - 1) * patch_size, (patch.col - 1) * patch_size  # type: ignore[operator]
         scene[:, r : r + patch_size, c : c + patch_size] = image
     assert scene is not None
@@ -200,3 +231,67 @@ def unpad(array: np.ndarray, original: tuple[int, int]) -> np.ndarray:
     """Remove 38-Cloud's symmetric zero padding from ``(..., H, W)``, as the official evaluation does."""
     top, left = padding_offsets(array.shape[-2:], original)
     return array[..., top : top + original[0], left : left + original[1]]
+
+
+# -- checks from headers, before any stage ---------------------------------------------------------------
+
+
+def patch_band_types(patches: list[Patch], *, size: int | None = None) -> list[tuple[Path, str]]:
+    """Check every file of ``patches`` from its header and return each band file with its stored type.
+
+    Each file holds one band, and a patch's files (ground truth included) share one size: ``size`` x
+    ``size`` when given. Pass the result to :func:`common_type`.
+
+    Raises:
+        DataError: If a file is unreadable, holds several bands or differs in size.
+    """
+    types: list[tuple[Path, str]] = []
+    with quiet_gdal():
+        for patch in patches:
+            headers = [raster_header(p) for p in (*patch.bands, *([patch.gt] if patch.gt else []))]
+            first = headers[0]
+            for h in headers:
+                if h.count != 1:
+                    raise DataError(f"{h.path}: expected one band per file, got {h.count}")
+                if (h.height, h.width) != (first.height, first.width):
+                    raise DataError(
+                        f"{h.path}: {h.width}x{h.height} pixels, but {first.path.name} is {first.width}x{first.height}"
+                    )
+            if size is not None and (first.height, first.width) != (size, size):
+                raise DataError(f"{first.path}: {first.width}x{first.height} pixels; expected {size}x{size}")
+            types.extend((h.path, h.dtype) for h in headers[: len(BANDS)])
+    return types
+
+
+def common_type(types: list[tuple[Path, str]]) -> str:
+    """The stored type of the band files, refusing by name a file of another type than most have."""
+    return common_value(types, "type", "band files")
+
+
+def check_test_split(root: Path) -> list[tuple[Path, str]]:
+    """Check from headers what the full-scene evaluation reads below ``root``; return the band files' types.
+
+    Every test patch is a 384 x 384 patch named by its row and column, and every test scene has one
+    single-band ground truth no larger than the scene its patches rebuild.
+
+    Raises:
+        DataError: If the test split is missing, incomplete or inconsistent (the message names the file).
+    """
+    test_root = find_test_root(root)
+    patches = list_patches(test_root, "test", require_gt=False)
+    if unplaced := next((p for p in patches if p.row is None), None):
+        raise DataError(f"{unplaced.bands[0]}: a test patch's name must give its row and column in the scene")
+    types = patch_band_types(patches, size=PATCH_SIZE)
+    with quiet_gdal():
+        for scene, members in group_by_scene(patches).items():
+            gt = raster_header(scene_ground_truth(test_root, scene))
+            height = max(p.row for p in members) * PATCH_SIZE  # type: ignore[type-var,operator]
+            width = max(p.col for p in members) * PATCH_SIZE  # type: ignore[type-var,operator]
+            if gt.count != 1:
+                raise DataError(f"{gt.path}: expected one band, got {gt.count}")
+            if gt.height > height or gt.width > width:
+                raise DataError(
+                    f"{gt.path}: {gt.width}x{gt.height} pixels, larger than the {width}x{height} of scene {scene}'s "
+                    "test patches"
+                )
+    return types

@@ -138,7 +138,7 @@ def list_files(root: Path, split: str, max_files: int | None = None) -> list[Pat
 
     Raises:
         DatasetNotFoundError: If the folder is missing or holds no such files.
-        DataError: If a file of ``filelist.json`` is missing or has another size.
+        DataError: If ``filelist.json`` is unreadable, or a file it lists is missing or has another size.
     """
     root = Path(root)
     if not root.is_dir():
@@ -149,13 +149,34 @@ def list_files(root: Path, split: str, max_files: int | None = None) -> list[Pat
         raise DatasetNotFoundError(f"{root}: no {SPLIT_FOLDERS[split]}/S3A*.hdf files ({split} split of CloudMask)")
     if (root / FILELIST).is_file():
         sizes = {f.name: f.stat().st_size for f in files}
-        for key, size in json.loads((root / FILELIST).read_text()).get(split, [])[:max_files]:
+        for key, size in read_filelist(root / FILELIST).get(split, [])[:max_files]:
             name = Path(key).name
             if name not in sizes:
                 raise DataError(f"{root}: {name} is in {FILELIST} but missing; download again to complete the copy")
             if sizes[name] != size:
                 raise DataError(f"{root}: {name} has {sizes[name]} bytes, {FILELIST} lists {size}; download it again")
     return files[:max_files]
+
+
+def read_filelist(path: Path) -> dict[str, list[tuple[str, int]]]:
+    """The ``filelist.json`` that :func:`fetch` keeps: each split's object keys and sizes in bytes.
+
+    Raises:
+        DataError: If the file is not valid JSON or not ``{"train": [[key, size], ...], "test": [...]}``.
+    """
+    try:
+        listing = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({e}); delete it or download the copy again") from None
+    if not isinstance(listing, dict) or not all(
+        isinstance(files, list)
+        and all(isinstance(f, list) and len(f) == 2 and isinstance(f[0], str) and type(f[1]) is int for f in files)
+        for files in listing.values()
+    ):
+        raise DataError(
+            f'{path}: expected {{"train": [[key, size], ...], "test": [...]}}; delete it or download the copy again'
+        )
+    return {split: [(key, size) for key, size in files] for split, files in listing.items()}
 
 
 # -- download -----------------------------------------------------------------------------------------
@@ -200,7 +221,7 @@ def file_list(dest: Path, endpoint: str = ENDPOINT) -> dict[str, list[tuple[str,
     """
     path = Path(dest) / FILELIST
     if path.is_file():
-        return {split: [(k, int(s)) for k, s in files] for split, files in json.loads(path.read_text()).items()}
+        return read_filelist(path)
     listing: dict[str, list[tuple[str, int]]] = {}
     for split, prefix in PREFIXES.items():
         files = sorted((k, s) for k, s in list_objects(endpoint, BUCKET, prefix) if Path(k).name.startswith("S3A"))

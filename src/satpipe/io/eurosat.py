@@ -22,6 +22,7 @@ from rasterio.errors import RasterioIOError
 from satpipe.errors import DataError, DatasetNotFoundError
 from satpipe.io.archive import extract_archive
 from satpipe.io.download import RemoteFile, download
+from satpipe.io.headers import raster_header
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +150,36 @@ def list_samples(image_root: Path, bands: Bands) -> list[Sample]:
     return samples
 
 
+def _check_rgb(im: Image.Image, path: Path) -> None:
+    if im.mode != "RGB":
+        raise DataError(f"{path}: expected a 3-band RGB image, got mode {im.mode!r}")
+
+
+def _check_ms(count: int, path: Path) -> None:
+    if count != len(BAND_NAMES["ms"]):
+        raise DataError(f"{path}: expected 13 bands (B01..B12, B8A), got {count}")
+
+
+def chip_header(path: Path, bands: Bands) -> tuple[tuple[int, int, int], str]:
+    """A chip's ``(C, H, W)`` and stored type from its header alone, checked as :func:`read_chip` checks them.
+
+    Call it within :func:`satpipe.io.headers.quiet_gdal` when reading many GeoTIFFs.
+
+    Raises:
+        DataError: If the header is unreadable or gives the wrong band count.
+    """
+    if bands == "rgb":
+        try:
+            with Image.open(path) as im:
+                _check_rgb(im, path)
+                return (3, im.height, im.width), "uint8"
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise DataError(f"{path}: unreadable image ({e})") from None
+    header = raster_header(path)
+    _check_ms(header.count, path)
+    return (header.count, header.height, header.width), header.dtype
+
+
 def read_chip(path: Path, bands: Bands) -> np.ndarray:
     """Read one chip as a ``(C, H, W)`` array in its stored dtype, checking that it is sound.
 
@@ -158,16 +189,14 @@ def read_chip(path: Path, bands: Bands) -> np.ndarray:
     if bands == "rgb":
         try:
             with Image.open(path) as im:
+                _check_rgb(im, path)
                 im.load()
-                if im.mode != "RGB":
-                    raise DataError(f"{path}: expected a 3-band RGB image, got mode {im.mode!r}")
                 return np.asarray(im).transpose(2, 0, 1)  # (H, W, 3) -> (3, H, W)
         except (UnidentifiedImageError, OSError, SyntaxError) as e:
             raise DataError(f"{path}: unreadable image ({e})") from None
     try:
         with rasterio.open(path) as src:
-            if src.count != len(BAND_NAMES["ms"]):
-                raise DataError(f"{path}: expected 13 bands (B01..B12, B8A), got {src.count}")
+            _check_ms(src.count, path)
             chip = src.read()
     except RasterioIOError as e:
         raise DataError(f"{path}: unreadable GeoTIFF ({e})") from None

@@ -1,8 +1,9 @@
 """Windowed raster I/O: scenes read band-stacked from one or many GeoTIFFs, masks written as COGs.
 
 A scene is read window by window, so memory does not grow with its size. Nodata is explicit: a pixel
-is invalid where every band equals the file's nodata value (0 when the file declares none, as Landsat
-scene margins are), and invalid pixels are written as nodata in every output.
+is invalid where every band equals the file's nodata value (0 when the file declares none or NaN, as
+Landsat scene margins are) or where any band is NaN or infinite; such a pixel is read as the nodata value
+in every band, so no NaN reaches a model, and invalid pixels are written as nodata in every output.
 """
 
 from __future__ import annotations
@@ -26,6 +27,18 @@ from satpipe.errors import DataError
 #: Nodata written into probability (float32) and mask (uint8) outputs.
 PROB_NODATA = float("nan")
 MASK_NODATA = 255
+
+
+def blank_non_finite(data: np.ndarray, nodata: float) -> np.ndarray:
+    """Set every band of a pixel of ``data`` ``(bands, H, W)`` with a NaN or infinite value to ``nodata``, in place.
+
+    A missing value in one band leaves the pixel without data: a model cannot use the others alone.
+    """
+    if np.issubdtype(data.dtype, np.floating):
+        bad = ~np.isfinite(data).all(axis=0)
+        if bad.any():
+            data[:, bad] = nodata
+    return data
 
 
 class Source(Protocol):
@@ -98,11 +111,14 @@ class RasterScene:
             if len(self.paths) > 1 and ds.count != 1:
                 self._stack.close()
                 raise DataError(f"{path}: per-band scene files must hold one band each, this one holds {ds.count}")
+            if ds.dtypes[0] != first.dtypes[0]:
+                self._stack.close()
+                raise DataError(f"{path}: {ds.dtypes[0]} values, but {self.paths[0].name} holds {first.dtypes[0]}")
         self.height, self.width = first.height, first.width
         self.count = sum(ds.count for ds in self.datasets)
         self.crs, self.transform = first.crs, first.transform
         self.dtype = np.dtype(first.dtypes[0])
-        self.nodata = first.nodata if first.nodata is not None else 0
+        self.nodata = first.nodata if first.nodata is not None and np.isfinite(first.nodata) else 0
 
     def __enter__(self) -> RasterScene:
         return self
@@ -117,14 +133,12 @@ class RasterScene:
     def read(self, row: int, col: int, height: int, width: int) -> np.ndarray:
         window = Window(col, row, width, height)
         try:
-            return np.concatenate([ds.read(window=window) for ds in self.datasets], axis=0)
+            data = np.concatenate([ds.read(window=window) for ds in self.datasets], axis=0)
         except RasterioIOError as e:
             raise DataError(f"{self.paths[0]}: read failed at rows {row}..{row + height} ({e})") from None
+        return blank_non_finite(data, self.nodata)
 
     def valid(self, data: np.ndarray) -> np.ndarray:
-        if np.issubdtype(data.dtype, np.floating):
-            bad = np.isnan(data) | (data == self.nodata)
-            return ~np.all(bad, axis=0)
         return ~np.all(data == self.nodata, axis=0)
 
 

@@ -1,4 +1,4 @@
-"""Training callbacks: the phase change of two-phase fine-tuning and embedding projections."""
+"""Training callbacks: the phase change of two-phase fine-tuning, embedding projections, and guards."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from sklearn.manifold import TSNE
 
 from satpipe.artifacts import atomic_write_text
 from satpipe.data.loaders import EpochSampler
+from satpipe.errors import NonFiniteLossError
 from satpipe.io.rasters import percentile_stretch
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,23 @@ class EmbeddingProjection(pl.Callback):
                     for x, y, c in zip(record["x"], record["y"], record["label"], strict=True)
                 ]
                 lg.log_table(key="val_tsne", columns=["x", "y", "class"], data=rows, step=trainer.global_step)
+
+
+class FiniteLoss(pl.Callback):
+    """Stop training at the first loss that is NaN or infinite, before its gradients reach the weights.
+
+    Such a loss poisons every weight it flows back into: training on would only produce a model that
+    predicts nothing, and score it. Every process checks its own loss and all stop together.
+    """
+
+    def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor) -> None:
+        if trainer.strategy.reduce_boolean_decision(bool(torch.isfinite(loss).all()), all=True):
+            return
+        value = loss.detach().float().cpu().item()
+        raise NonFiniteLossError(
+            f"training loss became {value} at epoch {trainer.current_epoch}, step {trainer.global_step}; "
+            "look for NaN, infinite or extreme input values, or lower the learning rate"
+        )
 
 
 class EpochTimer(pl.Callback):

@@ -20,7 +20,7 @@ from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from satpipe.artifacts import atomic_dir, write_manifest
-from satpipe.training.callbacks import RESUME_CHECKPOINT, ResumeCheckpoint
+from satpipe.training.callbacks import RESUME_CHECKPOINT, FiniteLoss, ResumeCheckpoint
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,8 @@ def build_trainer(
 ) -> tuple[pl.Trainer, ModelCheckpoint]:
     """A Trainer that logs to ``out_dir/metrics.csv`` (and W&B), keeps the top-k checkpoints by ``monitor``.
 
+    Training stops with :class:`~satpipe.errors.NonFiniteLossError` at the first NaN or infinite loss.
+
     Returns:
         The trainer and its checkpoint callback (for the best path and scores).
     """
@@ -93,7 +95,7 @@ def build_trainer(
         filename=f"epoch{{epoch:02d}}-{monitor}{{{monitor}:.4f}}",
         auto_insert_metric_name=False,
     )
-    callbacks = [*callbacks, checkpoint, LearningRateMonitor(logging_interval="step")]
+    callbacks = [FiniteLoss(), *callbacks, checkpoint, LearningRateMonitor(logging_interval="step")]
     if early_stopping_patience is not None:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=early_stopping_patience))
     per_node, nodes = launch_topology()
