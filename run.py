@@ -106,7 +106,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         help="scenes without labels for the semi preset's unlabelled pool (38-Cloud layout)",
     )
-    parser.add_argument("--seeds", type=int, metavar="N", help="repeat training over N seeds (CloudMask presets)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help=f"repeat training over N seeds (presets {', '.join(config.presets_with('seeds'))})",
+    )
     parser.add_argument(
         "--sweep",
         action="append",
@@ -130,8 +135,8 @@ def resolve(args: argparse.Namespace) -> tuple[Any, Path | None]:
     """The validated config and data folder, or a ConfigError/DatasetNotFoundError/DataError."""
     cfg = config.build_config(args.preset, args.set)
     if args.seeds is not None:
-        if not hasattr(cfg, "seeds"):
-            raise config.ConfigError(f"--seeds applies to the CloudMask presets, not {args.preset!r}")
+        if args.preset not in (takes := config.presets_with("seeds")):
+            raise config.ConfigError(f"--seeds applies to the presets {', '.join(takes)}, not {args.preset!r}")
         cfg = config.set_value(cfg, "seeds", args.seeds)
         config.validate(cfg)
     data_dir = args.data_dir.expanduser().resolve() if args.data_dir else None
