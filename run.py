@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -212,10 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     from flyteplugins.wandb import wandb_config
 
     from satpipe.artifacts import dir_digest
-    from satpipe.tracking import resolve_wandb_mode
+    from satpipe.tracking import git_commit, resolve_wandb_mode, run_origin
     from tasks import artifacts_root
 
     logging.getLogger("flyte").addFilter(_HideInputErrorTracebacks())
+    # W&B's banners and run summaries repeat what the summary below says; its warnings still show.
+    os.environ.setdefault("WANDB_SHOW_INFO", "false")
     wandb_mode, note = resolve_wandb_mode(cfg.tracking.mode)
     if note:
         print(f"note: {note}")
@@ -225,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         "mode": wandb_mode,
         "group": f"{cfg.name}-sweep-{_digest(base, trials)}" if trials else cfg.name,
         "tags": [cfg.name, *(["sweep"] if trials else [])],
+        # Each training run adds its whole config (tasks/train.py logged_on).
+        "config": run_origin(str(data_dir) if data_dir else cfg.data.source, git_commit(PROJECT_ROOT)),
     }
     if args.remote:
         flyte.init_from_config(FLYTE_CONFIG, root_dir=PROJECT_ROOT)
@@ -345,9 +350,11 @@ def print_summary(cfg: Any, result: Any, seconds: float, local_data: bool) -> No
         print(
             f"{'checkpoint:' if len(labels) == 1 else label + ':':<12} {Path(trained.path) / train['best_checkpoint']}"
         )
-        if wandb := train.get("wandb"):
-            where = wandb["url"] or f"{wandb['dir']}  ({wandb['mode']}; `wandb sync` uploads it)"
-            print(f"W&B run:     {where}")
+        if wandb := train.get("wandb"):  # none when tracking was disabled
+            parts = Path(wandb["dir"]).parent / f"offline-run-*-{wandb['id']}"  # training's, then evaluation's
+            print(f"W&B run:     {wandb['url'] or wandb['dir']}")
+            if not wandb["url"]:
+                print(f"             (offline; `wandb sync {parts}` uploads it with its evaluation)")
 
 
 def print_sweep_summary(cfg: Any, preset: str, base: list[str], result: Any, seconds: float, local_data: bool) -> None:

@@ -39,11 +39,12 @@ train_env = flyte.TaskEnvironment(
     plugin_config=Elastic(nnodes=1, nproc_per_node=1),
 )
 
-# Evaluate on one GPU, in one process.
+# Evaluate on one GPU, in one process; the scores join the training's W&B run.
 evaluate_env = flyte.TaskEnvironment(
     name="satpipe-evaluate",
     image=image,
     resources=flyte.Resources(cpu=8, memory="32Gi", gpu="T4:1", disk="64Gi", shm="auto"),
+    secrets=[WANDB_SECRET],
     interruptible=True,
 )
 
