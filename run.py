@@ -351,10 +351,15 @@ def print_summary(cfg: Any, result: Any, seconds: float, local_data: bool) -> No
             f"{'checkpoint:' if len(labels) == 1 else label + ':':<12} {Path(trained.path) / train['best_checkpoint']}"
         )
         if wandb := train.get("wandb"):  # none when tracking was disabled
-            parts = Path(wandb["dir"]).parent / f"offline-run-*-{wandb['id']}"  # training's, then evaluation's
             print(f"W&B run:     {wandb['url'] or wandb['dir']}")
-            if not wandb["url"]:
-                print(f"             (offline; `wandb sync {parts}` uploads it with its evaluation)")
+    offline = [w for t in trains if (w := t.get("wandb")) and not w["url"]]
+    if offline:  # an evaluation logs into a second folder with its training's run id; sync uploads both, in order
+        folder = Path(offline[0]["dir"]).parent
+        if len(offline) == 1:
+            hint = f"`wandb sync {folder}/offline-run-*-{offline[0]['id']}` uploads it with its evaluation"
+        else:
+            hint = f"`wandb sync {folder}/offline-run-*` uploads every run there not synced yet, evaluations included"
+        print(f"             (offline; {hint})")
 
 
 def print_sweep_summary(cfg: Any, preset: str, base: list[str], result: Any, seconds: float, local_data: bool) -> None:

@@ -114,6 +114,8 @@ def test_wandb_run_holds_the_whole_config_under_a_readable_name(first, workspace
 def test_test_scores_tables_and_confusion_matrix_join_the_training_run(first, workspace: Path) -> None:
     wandb, (training, evaluation) = training_wandb_parts(first.stdout)
     assert wandb_log.run_record(evaluation).run_id == wandb["id"]
+    sync = Path(re.search(r"`wandb sync (\S+)` uploads it with its evaluation", first.stdout)[1])
+    assert sorted(sync.parent.glob(sync.name)) == [training.parent, evaluation.parent]  # what the hint uploads
     (row,) = wandb_log.history(evaluation)
     assert row["_step"] > max(r["_step"] for r in wandb_log.history(training))
     evaluated = next((workspace / "artifacts" / "runs").glob("*/evaluate-*"))
