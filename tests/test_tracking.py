@@ -39,9 +39,28 @@ CLASSIFICATION_RESULT = {
     ],
     "confusion": [[2, 1], [0, 1]],
 }
+SEGMENTATION_RESULT = {
+    "headline": [["Jaccard", 0.5], ["F1 (mean of scenes)", 0.6]],
+    "per_scene": [
+        {"scene": "a", "tp": 10, "fp": 2, "fn": 3, "tn": 85, "jaccard": 0.67},
+        {"scene": "b", "tp": 0, "fp": 1, "fn": 4, "tn": 95, "jaccard": 0.0},
+    ],
+}
 
 
-def test_evaluation_scores_join_the_training_run(isolated_home: Path) -> None:
+@pytest.mark.parametrize(
+    ("result", "scores", "table", "confusion"),
+    [
+        (CLASSIFICATION_RESULT, {"test/accuracy": 0.75, "test/macro_f1": 0.7}, "test/per_class",
+         [["Forest", "Forest", 2], ["Forest", "River", 1], ["River", "Forest", 0], ["River", "River", 1]]),
+        (SEGMENTATION_RESULT, {"test/jaccard": 0.5, "test/f1_mean_of_scenes": 0.6}, "test/per_scene",
+         [["clear", "clear", 180], ["clear", "cloud", 3], ["cloud", "clear", 7], ["cloud", "cloud", 10]]),
+    ],
+    ids=["classification", "segmentation"],
+)  # fmt: skip
+def test_evaluation_scores_join_the_training_run(
+    isolated_home: Path, result: dict, scores: dict, table: str, confusion: list
+) -> None:
     import wandb
 
     wandb_dir = isolated_home / "w"
@@ -51,19 +70,17 @@ def test_evaluation_scores_join_the_training_run(isolated_home: Path) -> None:
     write_manifest(isolated_home / "train", "train", wandb=wandb_summary(run))
     run.finish()
 
-    assert (
-        tracking.log_evaluation(isolated_home / "train", CLASSIFICATION_RESULT, mode="offline", dir=str(wandb_dir))
-        == run.id
-    )
+    assert tracking.log_evaluation(isolated_home / "train", result, mode="offline", dir=str(wandb_dir)) == run.id
+    wandb.teardown()  # as the end of the process does: finishing a second run returns before its log is written
     training, evaluation = (next(d.glob("run-*.wandb")) for d in sorted((wandb_dir / "wandb").glob("offline-run-*")))
     assert wandb_log.run_record(evaluation).run_id == wandb_log.run_record(training).run_id == run.id
     (row,) = wandb_log.history(evaluation)
     assert row["_step"] > max(r["_step"] for r in wandb_log.history(training))  # after training's last step
-    assert row["test/accuracy"] == 0.75 and row["test/macro_f1"] == 0.7
-    assert row["test/per_class/_type"] == "table-file" and row["test/confusion_matrix_table/_type"] == "table-file"
-    table = wandb_log.table(evaluation, row["test/confusion_matrix_table/path"])
-    assert table["columns"] == ["Actual", "Predicted", "nPredictions"]
-    assert ["Forest", "River", 1] in table["data"] and ["River", "Forest", 0] in table["data"]
+    assert {key: row[key] for key in scores} == scores
+    rows = wandb_log.table(evaluation, row[f"{table}/path"])
+    assert len(rows["data"]) == len(result[table.split("/")[1]])
+    matrix = wandb_log.table(evaluation, row["test/confusion_matrix_table/path"])
+    assert matrix["columns"] == ["Actual", "Predicted", "nPredictions"] and matrix["data"] == confusion
 
 
 @pytest.mark.parametrize("mode", ["disabled", "offline"])
