@@ -118,7 +118,8 @@ def test_test_scores_tables_and_confusion_matrix_join_the_training_run(first, wo
     assert sorted(sync.parent.glob(sync.name)) == [training.parent, evaluation.parent]  # what the hint uploads
     (row,) = wandb_log.history(evaluation)
     assert row["_step"] > max(r["_step"] for r in wandb_log.history(training))
-    evaluated = next((workspace / "artifacts" / "runs").glob("*/evaluate-*"))
+    first_run = re.search(r"^run (\S+)", first.stdout, re.M)[1]
+    evaluated = next((workspace / "artifacts" / "runs" / first_run).glob("evaluate-*"))
     metrics = json.loads((evaluated / "metrics.json").read_text())
     assert row["test/accuracy"] == pytest.approx(metrics["accuracy"])
     assert row["test/macro_f1"] == pytest.approx(metrics["macro_f1"])
