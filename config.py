@@ -400,33 +400,46 @@ def _all_keys(cls: type, prefix: str = "") -> list[str]:
     return keys
 
 
-def set_value(cfg: Any, key: str, value: Any, _prefix: str = "") -> Any:
+def set_value(cfg: Any, key: str, value: Any) -> Any:
     """Return a copy of ``cfg`` with the dotted ``key`` set; strings are parsed by the field's type.
 
     Raises:
-        ConfigError: If the key does not exist or the value does not parse.
+        ConfigError: If the key is not a setting of this config or the value does not parse.
     """
+    cls = type(cfg)
     head, _, rest = key.partition(".")
-    full_key = _prefix + key
-    hint = _field_types(type(cfg)).get(head)
-    if hint is None or (rest and not dataclasses.is_dataclass(hint)):
-        raise ConfigError(f"unknown setting {full_key!r}{_suggestion(full_key)}")
-    if not rest and dataclasses.is_dataclass(hint):
-        raise ConfigError(
-            f"{full_key!r} is a section; set one of its fields, e.g. {_all_keys(hint, full_key + '.')[0]!r}"
-        )
+    section = _field_types(cls).get(head)
+    if not rest and dataclasses.is_dataclass(section):
+        raise ConfigError(f"{key!r} is a section; set one of its fields, e.g. {_all_keys(section, key + '.')[0]!r}")
+    if key not in _all_keys(cls):
+        raise ConfigError(_unknown_setting(key, cls, cfg.name))
+    return _replace(cfg, key, value)
+
+
+def _replace(cfg: Any, key: str, value: Any, prefix: str = "") -> Any:
+    head, _, rest = key.partition(".")
     if rest:
-        return dataclasses.replace(cfg, **{head: set_value(getattr(cfg, head), rest, value, f"{_prefix}{head}.")})
-    return dataclasses.replace(cfg, **{head: _parse(value, hint, full_key) if isinstance(value, str) else value})
+        return dataclasses.replace(cfg, **{head: _replace(getattr(cfg, head), rest, value, f"{prefix}{head}.")})
+    hint = _field_types(type(cfg))[head]
+    return dataclasses.replace(cfg, **{head: _parse(value, hint, prefix + key) if isinstance(value, str) else value})
 
 
-def _suggestion(key: str) -> str:
-    candidates = [k for spec in PRESETS.values() for k in _all_keys(spec.config_class)]
-    leaves = {k.rsplit(".", 1)[-1]: k for k in candidates}
-    close = difflib.get_close_matches(key, candidates, n=1)
+def presets_with(key: str) -> list[str]:
+    """The presets whose config has the dotted setting ``key``."""
+    return [name for name, spec in PRESETS.items() if key in _all_keys(spec.config_class)]
+
+
+def _unknown_setting(key: str, cls: type, preset: str) -> str:
+    """Why ``key`` is refused, suggesting only settings this preset's config has."""
+    own = _all_keys(cls)
+    leaves = {k.rsplit(".", 1)[-1]: k for k in own}
+    close = difflib.get_close_matches(key, own, n=1)
     if not close and (leaf := difflib.get_close_matches(key.rsplit(".", 1)[-1], list(leaves), n=1)):
         close = [leaves[leaf[0]]]
-    return f"; did you mean {close[0]!r}?" if close else ""
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    if elsewhere := presets_with(key):
+        return f"{key!r} does not apply to preset {preset!r} (it is a setting of {', '.join(elsewhere)}){hint}"
+    return f"unknown setting {key!r}{hint}"
 
 
 def build_config(preset: str = DEFAULT_PRESET, overrides: list[str] | None = None) -> Any:

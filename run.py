@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -116,7 +117,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         help="scenes without labels for the semi preset's unlabelled pool (38-Cloud layout)",
     )
-    parser.add_argument("--seeds", type=int, metavar="N", help="repeat training over N seeds (CloudMask presets)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help=f"repeat training over N seeds (presets {', '.join(config.presets_with('seeds'))})",
+    )
     parser.add_argument(
         "--sweep",
         action="append",
@@ -140,8 +146,8 @@ def resolve(args: argparse.Namespace) -> tuple[Any, Path | None]:
     """The validated config and data folder (not yet checked: see :func:`check_inputs`), or a ConfigError."""
     cfg = config.build_config(args.preset, args.set)
     if args.seeds is not None:
-        if not hasattr(cfg, "seeds"):
-            raise config.ConfigError(f"--seeds applies to the CloudMask presets, not {args.preset!r}")
+        if args.preset not in (takes := config.presets_with("seeds")):
+            raise config.ConfigError(f"--seeds applies to the presets {', '.join(takes)}, not {args.preset!r}")
         cfg = config.set_value(cfg, "seeds", args.seeds)
         config.validate(cfg)
     data_dir = args.data_dir.expanduser().resolve() if args.data_dir else None
@@ -224,10 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     from flyteplugins.wandb import wandb_config
 
     from satpipe.artifacts import dir_digest
-    from satpipe.tracking import resolve_wandb_mode
+    from satpipe.tracking import git_commit, resolve_wandb_mode, run_origin
     from tasks import artifacts_root
 
     logging.getLogger("flyte").addFilter(_HideInputErrorTracebacks())
+    # W&B's banners and run summaries repeat what the summary below says; its warnings still show.
+    os.environ.setdefault("WANDB_SHOW_INFO", "false")
     wandb_mode, note = resolve_wandb_mode(cfg.tracking.mode)
     if note:
         print(f"note: {note}")
@@ -237,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         "mode": wandb_mode,
         "group": f"{cfg.name}-sweep-{_digest(base, trials)}" if trials else cfg.name,
         "tags": [cfg.name, *(["sweep"] if trials else [])],
+        # Each training run adds its whole config (tasks/train.py logged_on).
+        "config": run_origin(str(data_dir) if data_dir else cfg.data.source, git_commit(PROJECT_ROOT)),
     }
     if args.remote:
         flyte.init_from_config(FLYTE_CONFIG, root_dir=PROJECT_ROOT)
@@ -357,9 +367,16 @@ def print_summary(cfg: Any, result: Any, seconds: float, local_data: bool) -> No
         print(
             f"{'checkpoint:' if len(labels) == 1 else label + ':':<12} {Path(trained.path) / train['best_checkpoint']}"
         )
-        if wandb := train.get("wandb"):
-            where = wandb["url"] or f"{wandb['dir']}  ({wandb['mode']}; `wandb sync` uploads it)"
-            print(f"W&B run:     {where}")
+        if wandb := train.get("wandb"):  # none when tracking was disabled
+            print(f"W&B run:     {wandb['url'] or wandb['dir']}")
+    offline = [w for t in trains if (w := t.get("wandb")) and not w["url"]]
+    if offline:  # an evaluation logs into a second folder with its training's run id; sync uploads both, in order
+        folder = Path(offline[0]["dir"]).parent
+        if len(offline) == 1:
+            hint = f"`wandb sync {folder}/offline-run-*-{offline[0]['id']}` uploads it with its evaluation"
+        else:
+            hint = f"`wandb sync {folder}/offline-run-*` uploads every run there not synced yet, evaluations included"
+        print(f"             (offline; {hint})")
 
 
 def print_sweep_summary(cfg: Any, preset: str, base: list[str], result: Any, seconds: float, local_data: bool) -> None:

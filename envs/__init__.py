@@ -52,12 +52,13 @@ train_env = flyte.TaskEnvironment(
 )
 
 # Evaluate on one GPU, in one process. Interruptible like training: an evaluation writes its output only
-# when it is complete, so a preempted attempt is simply run again.
+# when it is complete, so a preempted attempt is simply run again. The scores join the training's W&B run.
 evaluate_env = flyte.TaskEnvironment(
     name="satpipe-evaluate",
     image=image,
     resources=flyte.Resources(cpu=8, memory="32Gi", gpu=DEFAULT_GPU, disk="64Gi", shm="auto"),
     env_vars={GPU_REQUEST_ENV: DEFAULT_GPU},
+    secrets=[WANDB_SECRET],
     interruptible=True,
 )
 

@@ -1,15 +1,18 @@
-"""Stage 4, evaluation on the held-out split (GPU when there is one, cached)."""
+"""Stage 4, evaluation on the held-out split (GPU when there is one, cached), logged into the training's W&B run."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from flyte.io import Dir
+from flyteplugins.wandb import get_wandb_context
 
 from config import CloudEvaluationConfig, CloudMaskEvaluationConfig
 from envs import EVALUATE_RETRIES, evaluate_env
+from satpipe.tracking import log_evaluation
 from tasks import bad_input_is_final, output_dir, provenance, require_requested_gpus, stage_cache, stage_dir
 
 _EVALUATION_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training", "satpipe.evaluation")
@@ -22,13 +25,14 @@ def evaluate_classifier(prepared: Dir, trained: Dir) -> Dir:
     require_requested_gpus()
     from satpipe.evaluation import classification
 
-    out = stage_dir("evaluate")
-    classification.evaluate_classifier(
+    out, train_dir = stage_dir("evaluate"), trained.download_sync()
+    result = classification.evaluate_classifier(
         prepared.download_sync(),
-        trained.download_sync(),
+        train_dir,
         out,  # type: ignore[arg-type]
         provenance=provenance(prepared=prepared.hash, trained=trained.hash),
     )
+    log_to_training_run(train_dir, result)
     return output_dir(out)
 
 
@@ -54,13 +58,22 @@ def evaluate_cloudmask(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudM
 
 def _score_scenes(evaluate: Callable[..., Any], raw: Dir, prepared: Dir, trained: Dir, settings: dict[str, Any]) -> Dir:
     """Run a scene evaluation of the library into this action's folder."""
-    out = stage_dir("evaluate")
-    evaluate(
+    out, train_dir = stage_dir("evaluate"), trained.download_sync()
+    result = evaluate(
         raw.download_sync(),
         prepared.download_sync(),
-        trained.download_sync(),
+        train_dir,
         out,
         **settings,
         provenance=provenance(raw=raw.hash, prepared=prepared.hash, trained=trained.hash, evaluation=settings),
     )
+    log_to_training_run(train_dir, result)
     return output_dir(out)
+
+
+def log_to_training_run(train_dir: str, result: dict[str, Any]) -> None:
+    """Log the scores into the W&B run that trained the scored model, with this run's W&B settings."""
+    if (context := get_wandb_context()) is not None and context.mode:
+        log_evaluation(
+            Path(train_dir), result, mode=context.mode, dir=(context.kwargs or {}).get("dir"), entity=context.entity
+        )

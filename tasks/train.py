@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 import flyte
 from flyte.io import Dir
-from flyteplugins.wandb import get_wandb_run, wandb_init
+from flyteplugins.wandb import get_wandb_context, get_wandb_run, wandb_init
 
 from config import (
     ModelConfig,
-    ResourcesConfig,
     SegmentationModelConfig,
     SegmentationTrainingConfig,
     SemiSupervisedConfig,
     TrainingConfig,
+    to_dict,
 )
 from envs import TRAIN_RETRIES, on_gpus, train_env, workers
+from satpipe.tracking import run_config, run_name
 from tasks import (
     bad_input_is_final,
     output_dir,
@@ -108,11 +110,19 @@ def train_semi(
     return output_dir(out)
 
 
-def logged_on(task: flyte.TaskTemplate, resources: ResourcesConfig) -> flyte.TaskTemplate:
-    """``task`` on the configured GPUs and nodes, one process per GPU, logging to W&B (from rank 0 only).
+def logged_on(task: flyte.TaskTemplate, cfg: Any, label: str = "", **details: Any) -> flyte.TaskTemplate:
+    """``task`` on the GPUs and nodes of ``cfg.resources``, one process per GPU, logging to W&B (from rank 0 only).
 
-    ``@wandb_init`` installs its wrapper on the task object, and ``override()`` returns a copy without
-    it (flyte 2.12), so W&B is applied last, to the overridden copy.
+    The W&B run is named after the preset, ``label`` (a sweep trial, an arm) and the training seed; its
+    config is the whole of ``cfg`` with ``details`` and what run.py says about the run (version, commit,
+    data). ``@wandb_init`` installs its wrapper on the task object, and ``override()`` returns a copy
+    without it (flyte 2.12), so W&B is applied last, to the overridden copy.
     """
-    per_node = on_gpus(resources.gpu, resources.cpu, resources.memory)
-    return wandb_init(task.override(**per_node, plugin_config=workers(resources.gpu, resources.nodes)))
+    context = get_wandb_context()
+    about_run = (context.config if context else None) or {}
+    per_node = on_gpus(cfg.resources.gpu, cfg.resources.cpu, cfg.resources.memory)
+    return wandb_init(
+        task.override(**per_node, plugin_config=workers(cfg.resources.gpu, cfg.resources.nodes)),
+        name=run_name(cfg.name, cfg.training.seed, label),
+        config={**about_run, **run_config(to_dict(cfg), **details)},
+    )

@@ -67,6 +67,28 @@ def test_bad_values_give_one_clear_line(override: str, message: str) -> None:
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_setting_of_another_preset_is_named_as_such_and_only_own_keys_are_suggested() -> None:
+    with pytest.raises(ConfigError) as err:
+        config.build_config("clouds", ["training.phase2_lr=1e-3"])
+    assert str(err.value) == (
+        "'training.phase2_lr' does not apply to preset 'clouds' (it is a setting of quickstart, eurosat, eurosat-ms);"
+        " did you mean 'training.lr'?"
+    )
+    with pytest.raises(
+        ConfigError, match=r"'semi.method' does not apply to preset 'cloudmask' \(it is a setting of semi\)"
+    ):
+        config.build_config("cloudmask", ["semi.method=unimatch"])
+    every_key = {key for spec in config.PRESETS.values() for key in config._all_keys(spec.config_class)}
+    for preset, spec in config.PRESETS.items():
+        own = config._all_keys(spec.config_class)
+        for key in every_key - set(own):
+            with pytest.raises(ConfigError) as err:
+                config.build_config(preset, [f"{key}=1"])
+            assert f"does not apply to preset {preset!r}" in str(err.value)
+            suggested = re.search(r"did you mean '([^']+)'", str(err.value))
+            assert suggested is None or suggested[1] in own, str(err.value)
+
+
 def test_unknown_preset() -> None:
     with pytest.raises(ConfigError, match="unknown preset 'nope'; choose one of quickstart"):
         config.build_config("nope")

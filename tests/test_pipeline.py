@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 from satpipe.training.history import epoch_series, read_metrics_csv
 from tests import wandb_log
 from tests.cli import SECRET, cache_entries, run_cli, stage_status
+from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -87,6 +89,78 @@ def test_no_secret_in_any_file_the_run_wrote(first, workspace: Path) -> None:
     offenders = [p for p in workspace.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
     assert offenders == []
     assert SECRET not in first.stdout + first.stderr
+
+
+def training_wandb_parts(stdout: str) -> tuple[dict, list[Path]]:
+    """The training manifest's W&B entry and the run's offline folders (training's, then evaluation's)."""
+    train_dir = Path(re.search(r"^checkpoint:\s+(\S+)", stdout, re.M)[1]).parent.parent
+    wandb = json.loads((train_dir / "manifest.json").read_text())["wandb"]
+    parts = sorted(Path(wandb["dir"]).parent.glob(f"offline-run-*-{wandb['id']}"))
+    return wandb, [next(part.glob("run-*.wandb")) for part in parts]
+
+
+def test_wandb_run_holds_the_whole_config_under_a_readable_name(first, workspace: Path) -> None:
+    _, (training, _) = training_wandb_parts(first.stdout)
+    assert wandb_log.run_record(training).display_name == "quickstart-train-seed42"
+    logged = wandb_log.config(training)
+    assert logged["preset"] == "quickstart" and logged["data_source"] == "synthetic"
+    assert {"data", "model", "training", "tracking", "resources"} <= set(logged)
+    assert logged["data"]["synthetic_per_class"] == 10 and logged["training"]["tsne_every"] == 1
+    assert logged["satpipe_version"] == importlib.metadata.version("satpipe")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout
+    assert logged["git_commit"].removesuffix("-dirty") == head.strip()
+
+
+def test_test_scores_tables_and_confusion_matrix_join_the_training_run(first, workspace: Path) -> None:
+    wandb, (training, evaluation) = training_wandb_parts(first.stdout)
+    assert wandb_log.run_record(evaluation).run_id == wandb["id"]
+    sync = Path(re.search(r"`wandb sync (\S+)` uploads it with its evaluation", first.stdout)[1])
+    assert sorted(sync.parent.glob(sync.name)) == [training.parent, evaluation.parent]  # what the hint uploads
+    (row,) = wandb_log.history(evaluation)
+    assert row["_step"] > max(r["_step"] for r in wandb_log.history(training))
+    first_run = re.search(r"^run (\S+)", first.stdout, re.M)[1]
+    evaluated = next((workspace / "artifacts" / "runs" / first_run).glob("evaluate-*"))
+    metrics = json.loads((evaluated / "metrics.json").read_text())
+    assert row["test/accuracy"] == pytest.approx(metrics["accuracy"])
+    assert row["test/macro_f1"] == pytest.approx(metrics["macro_f1"])
+    per_class = wandb_log.table(evaluation, row["test/per_class/path"])
+    assert [r[0] for r in per_class["data"]] == metrics["classes"]
+    confusion = wandb_log.table(evaluation, row["test/confusion_matrix_table/path"])
+    assert sum(r[2] for r in confusion["data"]) == metrics["samples"] == 20
+
+
+def test_tsne_is_logged_as_a_scatter_plot_coloured_by_class(first, workspace: Path) -> None:
+    _, (training, _) = training_wandb_parts(first.stdout)
+    plots = [row["val_tsne_plot/path"] for row in wandb_log.history(training) if "val_tsne_plot/path" in row]
+    assert len(plots) == 2  # tsne_every=1: one per epoch
+    figure = json.loads((training.parent / "files" / plots[-1]).read_text())
+    assert {trace["type"] for trace in figure["data"]} == {"scatter"} and len(figure["data"]) == 10  # one per class
+
+
+#: Lines that said nothing about a run: Lightning's advertisements, accelerators and deprecations, W&B's banners.
+NOISE = (
+    "litlogger",
+    "litmodels",
+    "TPU available",
+    "to estimate number of stepping batches",
+    "LeafSpec",
+    "wandb: Tracking run with wandb version",
+    "wandb: Run history:",
+    "URL not available in offline run",
+)
+
+
+def test_the_output_holds_no_known_noise(first) -> None:
+    output = first.stdout + first.stderr
+    assert [line for line in output.splitlines() if any(noise in line for noise in NOISE)] == []
+    assert "GPU available: False, used: False" in output  # what Lightning says about the run itself stays
+
+
+def test_disabled_tracking_names_no_wandb_folder(first, workspace: Path) -> None:
+    disabled = run_cli(workspace, *TINY, "--set", "training.epochs=1", "--set", "tracking.mode=disabled")
+    assert disabled.returncode == 0, disabled.stderr[-3000:]
+    assert stage_status(disabled.stdout)["train"] == "executed"
+    assert "W&B" not in disabled.stdout and "wandb sync" not in disabled.stdout
 
 
 def corrupt_copy(workspace: Path, name: str) -> Path:

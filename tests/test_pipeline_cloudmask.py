@@ -98,4 +98,4 @@ def test_bad_input_gets_one_line(first, workspace: Path) -> None:
     assert not list((workspace / "artifacts" / "runs").glob("*/.patch*"))  # nothing half-written
 
     result = run_cli(workspace, "quickstart", "--seeds", "3")
-    assert result.returncode == 2 and "--seeds applies to the CloudMask presets" in result.stderr
+    assert result.returncode == 2 and "--seeds applies to the presets cloudmask, semi" in result.stderr

@@ -1,6 +1,7 @@
 """run.py's checks before anything is submitted (in-process; nothing here starts Flyte)."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,15 @@ def test_unlabelled_scenes_are_checked_before_any_stage(tmp_path: Path, capsys: 
     assert capsys.readouterr().err.startswith(f"error: {tmp_path}: no test patches found (expected test_red/")
     with pytest.raises(config.ConfigError, match="with real data use --unlabelled-dir"):
         config.build_config("semi", ["semi.unlabelled_scenes=2", "data.source=local"])
+
+
+def test_seeds_help_and_refusal_name_the_presets_that_take_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        run.parse_args(["--help"])
+    assert re.search(r"--seeds N\s+repeat training over N seeds \(presets cloudmask, semi,\s+cloudmask-benchmark\)",
+                     capsys.readouterr().out)  # fmt: skip
+    assert run.main(["clouds", "--seeds", "2"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "error: --seeds applies to the presets cloudmask, semi, cloudmask-benchmark, not 'clouds'\n"
+    )

@@ -51,9 +51,21 @@ def history(path: Path) -> list[dict[str, Any]]:
 
 
 def config(path: Path) -> dict[str, Any]:
-    """The run's config as logged."""
+    """The run's config as logged: what ``wandb.init`` was given (in the run record), then every update."""
     values: dict[str, Any] = {}
     for record in records(path):
-        if record.WhichOneof("record_type") == "config":
-            values.update({u.key: json.loads(u.value_json) for u in record.config.update})
+        kind = record.WhichOneof("record_type")
+        if kind in ("run", "config"):
+            updates = record.run.config.update if kind == "run" else record.config.update
+            values.update({u.key: json.loads(u.value_json) for u in updates if u.key != "_wandb"})
     return values
+
+
+def run_record(path: Path) -> Any:
+    """The run record: id, display name, project, whether it resumes an earlier part."""
+    return next(r.run for r in records(path) if r.WhichOneof("record_type") == "run")
+
+
+def table(path: Path, logged_path: str) -> dict[str, Any]:
+    """A table logged to the run, by the ``path`` its history row names (below the run's files folder)."""
+    return json.loads((Path(path).parent / "files" / logged_path).read_text())

@@ -37,10 +37,10 @@ async def classification_data(
     return raw, prepared
 
 
-async def classification_trial(cfg: ClassificationConfig, raw: Dir, prepared: Dir) -> tuple[Dir, Dir]:
-    """Stages 3 and 4: two-phase fine-tuning and test-split metrics for one config."""
+async def classification_trial(cfg: ClassificationConfig, raw: Dir, prepared: Dir, label: str = "") -> tuple[Dir, Dir]:
+    """Stages 3 and 4: two-phase fine-tuning and test-split metrics for one config (``label``: a sweep trial)."""
     # -- Stage 3: train (GPU, cached) ------------------------------------------------------------------
-    trained = await logged_on(train_classifier, cfg.resources).aio(prepared, cfg.model, cfg.training)
+    trained = await logged_on(train_classifier, cfg, label).aio(prepared, cfg.model, cfg.training)
 
     # -- Stage 4: evaluate (GPU, cached) ---------------------------------------------------------------
     return trained, await evaluate_classifier.override(**one_gpu(cfg.resources)).aio(prepared, trained)

@@ -39,9 +39,9 @@ async def cloudmask_data(cfg: CloudMaskConfig, data_dir: Dir | None, data_digest
     return raw, await prepare.aio(raw, d.val_fraction, d.split_seed, d.max_files)
 
 
-async def cloudmask_trial(cfg: CloudMaskConfig, raw: Dir, prepared: Dir) -> tuple[Dir, Dir]:
+async def cloudmask_trial(cfg: CloudMaskConfig, raw: Dir, prepared: Dir, label: str = "") -> tuple[Dir, Dir]:
     """Stages 3 and 4 for the seed ``cfg.training.seed``: training, then both geometries on the test files."""
-    return await segmentation_trial(cfg, raw, prepared, evaluate_cloudmask)  # type: ignore[arg-type]
+    return await segmentation_trial(cfg, raw, prepared, label, evaluate_cloudmask)  # type: ignore[arg-type]
 
 
 @pipeline_env.task

@@ -38,11 +38,18 @@ async def segmentation_data(cfg: SegmentationConfig, data_dir: Dir | None, data_
 
 
 async def segmentation_trial(
-    cfg: SegmentationConfig, raw: Dir, prepared: Dir, evaluate: flyte.TaskTemplate = evaluate_segmenter
+    cfg: SegmentationConfig,
+    raw: Dir,
+    prepared: Dir,
+    label: str = "",
+    evaluate: flyte.TaskTemplate = evaluate_segmenter,
 ) -> tuple[Dir, Dir]:
-    """Stages 3 and 4: training and the full-scene evaluation (``evaluate``, a scene-scoring task) for one config."""
+    """Stages 3 and 4: training and the full-scene evaluation (``evaluate``, a scene-scoring task) for one config.
+
+    ``label`` names a sweep trial in its W&B run's name.
+    """
     # -- Stage 3: train (GPU, cached) ------------------------------------------------------------------
-    trained = await logged_on(train_segmenter, cfg.resources).aio(prepared, cfg.model, cfg.training)
+    trained = await logged_on(train_segmenter, cfg, label).aio(prepared, cfg.model, cfg.training)
 
     # -- Stage 4: full-scene evaluation (GPU, cached) --------------------------------------------------
     return trained, await evaluate.override(**one_gpu(cfg.resources)).aio(raw, prepared, trained, cfg.evaluation)

@@ -42,10 +42,7 @@ async def semi_pipeline(
     unlabelled = await unlabelled_patches(cfg, unlabelled_dir, unlabelled_digest)
 
     # -- Stages 3 and 4: every (fraction, seed, arm) branch trains and is evaluated (GPU, cached) -------
-    train, evaluate = (
-        logged_on(train_semi, cfg.resources),
-        evaluate_segmenter.override(**one_gpu(cfg.resources)),
-    )
+    evaluate = evaluate_segmenter.override(**one_gpu(cfg.resources))
     # A branch sees only its own share, so adding a share to the list leaves the others' caches alone. With
     # every label (share 1) nothing is left unlabelled unless scenes without labels were given.
     branches = [
@@ -58,7 +55,9 @@ async def semi_pipeline(
 
     async def branch(spec: tuple[SemiSupervisedConfig, int, str]) -> tuple[Dir, Dir]:
         semi, seed, arm = spec
-        trained = await train.aio(prepared, cfg.model, replace(cfg.training, seed=seed), semi, arm, unlabelled)
+        arm_cfg = replace(cfg, semi=semi, training=replace(cfg.training, seed=seed))
+        train = logged_on(train_semi, arm_cfg, f"{arm}-{semi.fractions}", arm=arm)
+        trained = await train.aio(prepared, arm_cfg.model, arm_cfg.training, semi, arm, unlabelled)
         return trained, await evaluate.aio(raw, prepared, trained, cfg.evaluation)
 
     with flyte.group("arms"):

@@ -75,7 +75,7 @@ async def sweep_pipeline(
         cfg = configs[index]
         try:
             with flyte.group(f"trial-{index + 1}"):
-                trained, evaluated = await trial_stages(cfg, *data[data_key(cfg)])
+                trained, evaluated = await trial_stages(cfg, *data[data_key(cfg)], f"trial{index + 1}")
         except Exception as e:  # any failure of one trial is that trial's result, not the sweep's
             return SweepTrial(trials[index], "failed", _one_line(e))
         return SweepTrial(trials[index], "ok", "", trained, evaluated)

@@ -58,8 +58,9 @@ class TwoPhaseFinetuning(pl.Callback):
 class EmbeddingProjection(pl.Callback):
     """Project validation embeddings to 2-D with t-SNE every ``every_n_epochs`` epochs and at the last.
 
-    Projections are appended to a JSON file (for reports) and logged to W&B as a table when a W&B
-    logger is attached. The module must expose ``collect_embeddings`` and ``val_embeddings``.
+    Projections are appended to a JSON file (for reports) and logged to W&B, as a table and as a scatter
+    plot coloured by class, when a W&B logger is attached. The module must expose ``collect_embeddings``
+    and ``val_embeddings``.
     """
 
     def __init__(self, path: Path, every_n_epochs: int, max_points: int = 1000, seed: int = 0) -> None:
@@ -107,14 +108,18 @@ class EmbeddingProjection(pl.Callback):
         }
         self.projections.append(record)
         atomic_write_text(self.path, json.dumps({"projections": self.projections}))
-        names = pl_module.hparams.get("class_names")
+        names = pl_module.hparams.get("class_names") or [str(c) for c in range(int(labels.max()) + 1)]
         for lg in trainer.loggers:
             if isinstance(lg, WandbLogger):
-                rows = [
-                    [x, y, names[c] if names else int(c)]
-                    for x, y, c in zip(record["x"], record["y"], record["label"], strict=True)
-                ]
-                lg.log_table(key="val_tsne", columns=["x", "y", "class"], data=rows, step=trainer.global_step)
+                import wandb
+
+                # The report's figure: the table alone shows no picture, and W&B's own scatter cannot colour by class.
+                from satpipe.reporting.classification import tsne_figure
+
+                rows = [[x, y, names[c]] for x, y, c in zip(record["x"], record["y"], record["label"], strict=True)]
+                table = wandb.Table(columns=["x", "y", "class"], data=rows)
+                figure = wandb.Plotly(tsne_figure(record, names))
+                lg.log_metrics({"val_tsne": table, "val_tsne_plot": figure}, step=trainer.global_step)  # type: ignore[dict-item]
 
 
 class FiniteLoss(pl.Callback):

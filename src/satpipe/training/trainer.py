@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,34 @@ METRICS_CSV = "metrics.csv"
 EARLIER_METRICS_CSV = "metrics.before-resume.csv"
 
 
+#: Lines Lightning prints on every run that say nothing about it: advertisements for other products, an
+#: accelerator satpipe never uses, how it counts steps. Its warnings, the GPU line and why fitting stopped stay.
+LIGHTNING_NOISE = (
+    "💡 Tip: ",
+    "TPU available: False",
+    "Loading `train_dataloader` to estimate number of stepping batches",
+)
+
+
+class _DropLightningNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(LIGHTNING_NOISE)
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's noise (``LIGHTNING_NOISE``, one deprecation of its own making); safe to call again."""
+    log = logging.getLogger("pytorch_lightning.utilities.rank_zero")  # where rank_zero_info logs
+    if not any(isinstance(f, _DropLightningNoise) for f in log.filters):
+        log.addFilter(_DropLightningNoise())
+    # Lightning's own tree flattening builds the LeafSpec that torch deprecated; nothing a user can act on.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        category=FutureWarning,
+        module=r"pytorch_lightning\.utilities\._pytree",
+    )
+
+
 def resolve_precision(precision: str) -> str:
     """Turn ``"auto"`` into bf16-mixed on GPUs that support it, 16-mixed on older GPUs, 32-true on CPU."""
     if precision != "auto":
@@ -39,16 +68,22 @@ def resolve_precision(precision: str) -> str:
     return "32-true"
 
 
+def live_run(run: Any) -> Any:
+    """``run``, or None for no run or a disabled one (``tracking.mode=disabled``: a stand-in that keeps nothing)."""
+    return None if run is None or run.disabled else run
+
+
 def wandb_summary(run: Any) -> dict[str, Any] | None:
-    """Where a W&B run lives: enough for a user to find it again (no credentials)."""
-    if run is None:
+    """Where a W&B run lives: enough for a user to find it again (no credentials), and the next step to log at."""
+    if live_run(run) is None:
         return None
     return {
         "id": run.id,
         "project": run.project,
         "mode": run.settings.mode,
-        "url": run.url,
+        "url": None if run.offline else run.url,  # offline, asking for it prints a warning
         "dir": str(Path(run.dir).parent),
+        "step": run.step,
     }
 
 
@@ -83,8 +118,9 @@ def build_trainer(
     Returns:
         The trainer and its checkpoint callback (for the best path and scores).
     """
+    quiet_lightning()
     loggers: list[Logger] = [CSVLogger(out_dir, name="", version="")]
-    if wandb_run is not None:
+    if live_run(wandb_run) is not None:
         loggers.append(WandbLogger(experiment=wandb_run, log_model=False))
     checkpoint = ModelCheckpoint(
         dirpath=out_dir / CHECKPOINT_DIR,
