@@ -10,12 +10,10 @@ from flyte.io import Dir
 
 from config import CloudEvaluationConfig, CloudMaskEvaluationConfig
 from envs import evaluate_env
-from tasks import output_dir, provenance, stage_cache, stage_dir
-
-_EVALUATION_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training", "satpipe.evaluation")
+from tasks import STAGE_CACHE, output_dir, provenance, stage_dir
 
 
-@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
+@evaluate_env.task(cache=STAGE_CACHE)
 def evaluate_classifier(prepared: Dir, trained: Dir) -> Dir:
     """Accuracy, macro F1, per-class precision/recall and the confusion matrix of the best checkpoint."""
     from satpipe.evaluation import classification
@@ -30,7 +28,7 @@ def evaluate_classifier(prepared: Dir, trained: Dir) -> Dir:
     return output_dir(out)
 
 
-@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
+@evaluate_env.task(cache=STAGE_CACHE)
 def evaluate_segmenter(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudEvaluationConfig) -> Dir:
     """Full-scene 38-Cloud protocol with a threshold sweep, held-out patches, and cross-dataset scores."""
     from satpipe.evaluation.segmentation import evaluate_segmenter as evaluate
@@ -38,7 +36,7 @@ def evaluate_segmenter(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudE
     return _score_scenes(evaluate, raw, prepared, trained, asdict(evaluation))
 
 
-@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE))
+@evaluate_env.task(cache=STAGE_CACHE)
 def evaluate_cloudmask(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudMaskEvaluationConfig) -> Dir:
     """Per-scene accuracy, F1 and Jaccard on the test files, with the reference geometry and the blended engine."""
     from satpipe.evaluation.cloudmask import evaluate_cloudmask as evaluate

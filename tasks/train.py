@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 
 import flyte
@@ -17,12 +18,10 @@ from config import (
     TrainingConfig,
 )
 from envs import TRAIN_RETRIES, train_env, train_resources, workers
-from tasks import output_dir, provenance, resumable, stage_cache, stage_dir
-
-_TRAINING_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training")
+from tasks import STAGE_CACHE, output_dir, provenance, resumable, stage_dir
 
 
-@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
+@train_env.task(cache=STAGE_CACHE, retries=TRAIN_RETRIES)
 def train_classifier(prepared: Dir, model: ModelConfig, training: TrainingConfig) -> Dir:
     """Two-phase fine-tuning of a timm classifier; returns checkpoints, metrics and embeddings."""
     from satpipe.training.fit import fit_classifier
@@ -41,7 +40,7 @@ def train_classifier(prepared: Dir, model: ModelConfig, training: TrainingConfig
     return output_dir(out)
 
 
-@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
+@train_env.task(cache=STAGE_CACHE, retries=TRAIN_RETRIES)
 def train_segmenter(prepared: Dir, model: SegmentationModelConfig, training: SegmentationTrainingConfig) -> Dir:
     """Train a cloud segmenter on prepared patches; returns checkpoints and metrics."""
     from satpipe.training.fit import fit_segmenter
@@ -60,7 +59,7 @@ def train_segmenter(prepared: Dir, model: SegmentationModelConfig, training: Seg
     return output_dir(out)
 
 
-@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
+@train_env.task(cache=STAGE_CACHE, retries=TRAIN_RETRIES)
 def train_semi(
     prepared: Dir,
     model: SegmentationModelConfig,
@@ -94,11 +93,16 @@ def train_semi(
     return output_dir(out)
 
 
-def logged_on(task: flyte.TaskTemplate, resources: ResourcesConfig) -> flyte.TaskTemplate:
-    """``task`` on the configured GPUs and nodes, one process per GPU, logging to W&B (from rank 0 only).
+def logged_on(resources: ResourcesConfig) -> Callable[[flyte.TaskTemplate], flyte.TaskTemplate]:
+    """What puts a training task on the configured GPUs and nodes, one process per GPU, logging to W&B (rank 0).
 
     ``@wandb_init`` installs its wrapper on the task object, and ``override()`` returns a copy without
-    it (flyte 2.12), so W&B is applied last, to the overridden copy.
+    it (flyte 2.12), so W&B is applied last, to the overridden copy: pass this as ``wrap`` to
+    ``workflows.stage``, which may override the task's cache behaviour first.
     """
     per_node = train_resources(resources.gpu, resources.cpu, resources.memory)
-    return wandb_init(task.override(resources=per_node, plugin_config=workers(resources.gpu, resources.nodes)))
+
+    def place(task: flyte.TaskTemplate) -> flyte.TaskTemplate:
+        return wandb_init(task.override(resources=per_node, plugin_config=workers(resources.gpu, resources.nodes)))
+
+    return place

@@ -15,8 +15,10 @@ from tests.conftest import PROJECT_ROOT
 SECRET = "wandb-test-key-0123456789abcdef0123456789abcdef"
 
 
-def run_cli(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOME": str(workspace / "home"), "WANDB_API_KEY": SECRET, "PYTHONUNBUFFERED": "1"}
+def run_cli(workspace: Path, *args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """run.py in ``workspace`` with ``workspace/home`` (or ``home``) as HOME, where Flyte keeps its cache."""
+    home = home or workspace / "home"
+    env = {**os.environ, "HOME": str(home), "WANDB_API_KEY": SECRET, "PYTHONUNBUFFERED": "1"}
     env.pop("SATPIPE_ARTIFACTS", None)
     return subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "run.py"), *args],

@@ -13,7 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ MANIFEST_NAME = "manifest.json"
 def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield an empty temporary folder that replaces ``final`` only if the block succeeds.
 
+    If the block fails, nothing is left: neither the temporary folder nor ``final``'s parent if this
+    call created it and nothing else was written there.
+
     Args:
         final: Where the finished folder should end up.
 
@@ -34,13 +37,16 @@ def atomic_dir(final: Path) -> Iterator[Path]:
         The temporary folder to write into.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    made_parent = not final.parent.exists()
     tmp = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    tmp.mkdir(parents=True)  # also where a failing sibling removed the parent in between
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if made_parent:  # a failed stage leaves no empty run folder behind; a sibling's output keeps it
+            with suppress(OSError):
+                final.parent.rmdir()
         raise
     # Move an earlier copy aside first so that `final` is missing for as short a time as possible.
     stale = None
@@ -106,6 +112,43 @@ def file_digest(path: Path) -> str:
     """Return the sha256 hex digest of a file's bytes."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def output_key(out_dir: Path, content: str | None = None) -> str:
+    """The cache key of a finished stage output: its content digest (or ``content``), then its manifest's.
+
+    The manifest names the run and action that wrote the folder, so its digest identifies this very
+    output: a cache entry can be checked against the folder it points at by reading one small file
+    (:func:`output_problem`) instead of hashing the whole folder again.
+    """
+    manifest = (Path(out_dir) / MANIFEST_NAME).read_bytes()
+    return f"{content or dir_digest(out_dir)}-{manifest_digest(manifest)}"
+
+
+def manifest_digest(manifest: bytes) -> str:
+    """A short digest of a manifest's bytes."""
+    return hashlib.sha256(manifest).hexdigest()[:16]
+
+
+def output_problem(path: str, key: str | None, manifest: bytes | None, root: Path | None = None) -> str | None:
+    """Why a cached stage output cannot be used, or None when it can.
+
+    Args:
+        path: Where the cache entry says the output is.
+        key: The output's cache key (:func:`output_key`).
+        manifest: The bytes of the manifest found there, or None if there is none.
+        root: For a local output, the artifact folder it must lie in.
+
+    Returns:
+        A phrase that completes "the cached output <path> ...".
+    """
+    if root is not None and not Path(path).resolve().is_relative_to(root):
+        return f"lies outside this checkout's artifacts ({root})"
+    if manifest is None:
+        return f"is gone (no {MANIFEST_NAME})"
+    if key is None or not key.endswith("-" + manifest_digest(manifest)):
+        return f"was written again since it was cached (its {MANIFEST_NAME} changed)"
+    return None
 
 
 def dir_digest(root: Path) -> str:
