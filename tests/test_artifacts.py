@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from satpipe.artifacts import atomic_dir, dir_digest, output_key, output_problem, read_manifest, write_manifest
+from satpipe.artifacts import atomic_dir, dir_digest, read_manifest, write_manifest
 from satpipe.errors import ManifestError
 
 
@@ -65,6 +65,8 @@ def test_manifests_name_their_stage(tmp_path: Path) -> None:
 
 
 def test_a_cached_output_is_usable_only_while_its_manifest_is_the_one_cached(tmp_path: Path) -> None:
+    from satpipe.artifacts import output_key, output_problem
+
     root = tmp_path / "artifacts"
     out = root / "runs" / "r" / "train-1"
     write_manifest(out, "train", run="r")

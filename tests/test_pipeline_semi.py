@@ -59,7 +59,7 @@ def test_another_fraction_trains_only_its_own_arms(first, workspace: Path) -> No
     more = run_cli(workspace, "semi", "--seeds", "2", *TINY, "--set", "semi.fractions=1/4,1/2,1")
     assert more.returncode == 0, more.stderr[-3000:]
     status = stage_status(more.stdout)
-    assert status["data"].startswith("cached") and status["prepare"].startswith("cached")
+    assert status["data"].startswith("cached") and status["prepare"].startswith("cached"), more.stderr[-3000:]
     train = branch_status(more.stdout, "train")
     # Every label leaves nothing unlabelled: only the supervised reference trains at share 1.
     assert {k for k, v in train.items() if v == "executed"} == {

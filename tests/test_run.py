@@ -53,3 +53,8 @@ def test_unlabelled_scenes_are_checked_before_any_stage(tmp_path: Path, capsys: 
     assert capsys.readouterr().err.startswith(f"error: {tmp_path}: no test patches found (expected test_red/")
     with pytest.raises(config.ConfigError, match="with real data use --unlabelled-dir"):
         config.build_config("semi", ["semi.unlabelled_scenes=2", "data.source=local"])
+
+
+def test_seeds_and_a_sweep_are_refused_together(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run.main(["cloudmask", "--seeds", "3", "--sweep", "training.lr=1e-3,3e-3"]) == 2
+    assert capsys.readouterr().err == "error: --seeds cannot be combined with --sweep: a trial trains one seed\n"

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from satpipe.versioning import code_digest, function_version, import_closure
 from tests.conftest import PROJECT_ROOT
 
 
@@ -31,6 +30,8 @@ def fakelib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_module_counts_with_what_it_imports_and_nothing_else(fakelib: Path) -> None:
+    from satpipe.versioning import code_digest, import_closure
+
     assert sorted(import_closure(["fakelib.a"], within={"fakelib"})) == [
         "fakelib/__init__.py", "fakelib/a.py", "fakelib/b.py", "fakelib/shared.py", "fakelib/templates/page.html",
     ]  # fmt: skip
@@ -45,6 +46,8 @@ def test_a_module_counts_with_what_it_imports_and_nothing_else(fakelib: Path) ->
 
 
 def test_a_function_is_versioned_by_its_own_imports_not_its_neighbours(fakelib: Path) -> None:
+    from satpipe.versioning import function_version
+
     (fakelib / "tasks.py").write_text(
         "import os\n\ndef uses_b():\n    from fakelib import b\n\ndef uses_c():\n    from fakelib import c\n"
     )

@@ -67,12 +67,8 @@ def function_version(func: Callable[..., Any], within: Iterable[str]) -> str:
 
 def _top_level(tree: ast.Module) -> ast.Module:
     """The module without the bodies of its functions and classes."""
-    return ast.Module(
-        body=[
-            node for node in tree.body if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-        ],
-        type_ignores=[],
-    )
+    definitions = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+    return ast.Module(body=[node for node in tree.body if not isinstance(node, definitions)], type_ignores=[])
 
 
 def imported_modules(tree: ast.AST, module: str) -> set[str]:
@@ -142,6 +138,7 @@ def _module_files(name: str) -> list[tuple[str, Path]]:
 @cache
 def _file_imports(module: str, path: Path) -> frozenset[str]:
     # Imports anywhere in the file, functions included: which of its functions a stage calls is unknown.
+    # Read once per process: the code a run versions does not change under it.
     return frozenset(imported_modules(ast.parse(path.read_bytes()), module))
 
 
