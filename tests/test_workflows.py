@@ -29,7 +29,7 @@ def forgetful(n: int) -> Dir:
     """A stage whose output never matches its cache key, as a cluster's cache returning a lost output would."""
     out = stage_dir("forgetful")
     write_manifest(out, "forgetful", n=n)
-    return Dir(path=str(out), hash="not-this-output")
+    return Dir(path=str(out), hash=f"{n}~not-its-manifest")
 
 
 @env.task

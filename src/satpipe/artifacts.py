@@ -115,14 +115,22 @@ def file_digest(path: Path) -> str:
 
 
 def output_key(out_dir: Path, content: str | None = None) -> str:
-    """The cache key of a finished stage output: its content digest (or ``content``), then its manifest's.
+    """The cache key of a finished stage output: its content digest, then its manifest's (``<content>~<manifest>``).
 
     The manifest names the run and action that wrote the folder, so its digest identifies this very
     output: a cache entry can be checked against the folder it points at by reading one small file
     (:func:`output_problem`) instead of hashing the whole folder again.
+
+    Args:
+        out_dir: The finished folder, holding its manifest.
+        content: What identifies an output too large to hash (a download's file list, say); it is the key
+            as it is. Such a folder is downloaded into again in place, rewriting its manifest, and the
+            stages after it need not run again for that, so the manifest stays out of the key.
     """
+    if content is not None:
+        return content
     manifest = (Path(out_dir) / MANIFEST_NAME).read_bytes()
-    return f"{content or dir_digest(out_dir)}-{manifest_digest(manifest)}"
+    return f"{dir_digest(out_dir)}~{manifest_digest(manifest)}"
 
 
 def manifest_digest(manifest: bytes) -> str:
@@ -146,7 +154,8 @@ def output_problem(path: str, key: str | None, manifest: bytes | None, root: Pat
         return f"lies outside this checkout's artifacts ({root})"
     if manifest is None:
         return f"is gone (no {MANIFEST_NAME})"
-    if key is None or not key.endswith("-" + manifest_digest(manifest)):
+    _, marked, recorded = (key or "").rpartition("~")
+    if marked and recorded != manifest_digest(manifest):
         return f"was written again since it was cached (its {MANIFEST_NAME} changed)"
     return None
 
