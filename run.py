@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     from flyte.io import Dir
     from flyteplugins.wandb import wandb_config
 
-    from satpipe.artifacts import dir_digest
+    from satpipe.artifacts import content_key
     from satpipe.tracking import resolve_wandb_mode
     from tasks import artifacts_root
 
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Keyed by content, so a moved or touched copy of the same data still hits the cache.
     def local_input(folder: Path | None) -> tuple[Dir | None, str | None]:
-        return (Dir.from_local_sync(str(folder)), dir_digest(folder)) if folder else (None, None)
+        return (Dir.from_local_sync(str(folder)), content_key(folder)) if folder else (None, None)
 
     data, digest = local_input(data_dir)
     started = time.monotonic()

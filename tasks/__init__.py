@@ -21,7 +21,7 @@ from typing import Any
 import flyte
 from flyte.io import Dir
 
-from satpipe.artifacts import output_key
+from satpipe.artifacts import content_key
 from satpipe.versioning import function_version
 
 ARTIFACTS_ENV = "SATPIPE_ARTIFACTS"
@@ -67,17 +67,17 @@ def stage_dir(stage: str) -> Path:
     return artifacts_root() / "runs" / action.run_name / f"{stage}-{action.name[:8]}"
 
 
-def output_dir(path: Path, content_key: str | None = None) -> Dir:
+def output_dir(path: Path, identity: str | None = None) -> Dir:
     """Wrap a finished stage folder; downstream caches then key on its content, not its path.
 
     Args:
         path: The folder, holding its manifest.
-        content_key: What identifies the content when hashing every file would cost too much.
+        identity: What identifies the content when hashing every file would cost too much.
     """
     # Flyte names its scratch folders with Python's `random`, which training seeds: two trials with the
     # same seed would ask for the same folder. Fresh entropy keeps the names unique.
     random.seed()
-    return Dir.from_local_sync(str(path), dir_cache_key=output_key(path, content_key))
+    return Dir.from_local_sync(str(path), dir_cache_key=content_key(path, identity))
 
 
 def resumable(stage: str, **inputs: Any) -> dict[str, Any]:

@@ -68,4 +68,4 @@ def download_cloudmask(max_files: int | None) -> Dir:
     root = cloudmask.fetch(artifacts_root() / "downloads" / "cloudmask", max_files=max_files)
     write_manifest(root, "download", dataset="cloudmask", **provenance(max_files=max_files))
     # Every file was checked against the listed sizes; keying on the list spares hashing ~180 GB.
-    return output_dir(root, content_key=f"{file_digest(root / cloudmask.FILELIST)}-{max_files}")
+    return output_dir(root, identity=f"{file_digest(root / cloudmask.FILELIST)}-{max_files}")

@@ -65,15 +65,17 @@ def test_manifests_name_their_stage(tmp_path: Path) -> None:
 
 
 def test_a_cached_output_is_usable_only_while_its_manifest_is_the_one_cached(tmp_path: Path) -> None:
-    from satpipe.artifacts import output_key, output_problem
+    from satpipe.artifacts import content_key, output_problem
 
     root = tmp_path / "artifacts"
     out = root / "runs" / "r" / "train-1"
     write_manifest(out, "train", run="r")
-    key = output_key(out)
+    key = content_key(out)
     manifest = (out / "manifest.json").read_bytes()
     assert key.startswith(dir_digest(out)) and output_problem(str(out), key, manifest, root) is None
-    assert output_key(out, content="listing-20") == "listing-20"  # a download keyed by its file list
+    assert content_key(out, identity="listing-20") == "listing-20"  # a download keyed by its file list
+    (tmp_path / "data").mkdir()
+    assert content_key(tmp_path / "data") == dir_digest(tmp_path / "data")  # a data folder, no manifest
     assert output_problem(str(out), "listing-20", b"{}", root) is None  # rewritten in place: only there counts
     assert "is gone" in output_problem(str(out), key, None, root)
     write_manifest(out, "train", run="another")  # the same folder written again by another run

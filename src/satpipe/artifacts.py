@@ -114,23 +114,25 @@ def file_digest(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def output_key(out_dir: Path, content: str | None = None) -> str:
-    """The cache key of a finished stage output: its content digest, then its manifest's (``<content>~<manifest>``).
+def content_key(folder: Path, identity: str | None = None) -> str:
+    """The cache key of a folder: its content digest, then its manifest's if it has one (``<content>~<manifest>``).
 
-    The manifest names the run and action that wrote the folder, so its digest identifies this very
-    output: a cache entry can be checked against the folder it points at by reading one small file
-    (:func:`output_problem`) instead of hashing the whole folder again.
+    Stage outputs and data folders are keyed alike, so a stage's output handed back as a data folder hits
+    the caches of the stages after it. The manifest names the run and action that wrote its folder, so
+    its digest identifies that very output: a cache entry can be checked against the folder it points at
+    by reading one small file (:func:`output_problem`) instead of hashing the whole folder again.
 
     Args:
-        out_dir: The finished folder, holding its manifest.
-        content: What identifies an output too large to hash (a download's file list, say); it is the key
+        folder: The folder.
+        identity: What identifies a folder too large to hash (a download's file list, say); it is the key
             as it is. Such a folder is downloaded into again in place, rewriting its manifest, and the
             stages after it need not run again for that, so the manifest stays out of the key.
     """
-    if content is not None:
-        return content
-    manifest = (Path(out_dir) / MANIFEST_NAME).read_bytes()
-    return f"{dir_digest(out_dir)}~{manifest_digest(manifest)}"
+    if identity is not None:
+        return identity
+    manifest = Path(folder) / MANIFEST_NAME
+    content = dir_digest(folder)
+    return f"{content}~{manifest_digest(manifest.read_bytes())}" if manifest.is_file() else content
 
 
 def manifest_digest(manifest: bytes) -> str:
@@ -143,7 +145,7 @@ def output_problem(path: str, key: str | None, manifest: bytes | None, root: Pat
 
     Args:
         path: Where the cache entry says the output is.
-        key: The output's cache key (:func:`output_key`).
+        key: The output's cache key (:func:`content_key`).
         manifest: The bytes of the manifest found there, or None if there is none.
         root: For a local output, the artifact folder it must lie in.
 
