@@ -189,6 +189,8 @@ def sweep_trials(args: argparse.Namespace, data_dir: Path | None) -> tuple[list[
 
     if args.parallel is not None and args.parallel < 1:
         raise config.ConfigError(f"--parallel must be >= 1, got {args.parallel}")
+    if args.seeds is not None:
+        raise config.ConfigError("--seeds cannot be combined with --sweep: a trial trains one seed")
     base = [*args.set, *(["data.source=local"] if data_dir else [])]
     trials = expand(args.sweep, args.sweep_mode, args.trials, args.sweep_seed)
     for trial in trials:
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     from flyte.io import Dir
     from flyteplugins.wandb import wandb_config
 
-    from satpipe.artifacts import dir_digest
+    from satpipe.artifacts import content_key
     from satpipe.tracking import git_commit, resolve_wandb_mode, run_origin
     from tasks import artifacts_root
 
@@ -257,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Keyed by content, so a moved or touched copy of the same data still hits the cache.
     def local_input(folder: Path | None) -> tuple[Dir | None, str | None]:
-        return (Dir.from_local_sync(str(folder)), dir_digest(folder)) if folder else (None, None)
+        return (Dir.from_local_sync(str(folder)), content_key(folder)) if folder else (None, None)
 
     data, digest = local_input(data_dir)
     started = time.monotonic()
@@ -265,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         mode="remote" if args.remote else "local",
         custom_context=wandb_config(**wandb_kwargs),
         disable_run_cache=args.no_cache,
+        overwrite_cache=args.no_cache,  # what executes every stage on a cluster (ignored locally)
     )
     try:
         if trials:
@@ -361,8 +364,8 @@ def print_summary(cfg: Any, result: Any, seconds: float, local_data: bool) -> No
         elif method == "supervised" and share != "1" and (every := scores.get("supervised 1")):
             worth = gain_over(every, values)["gain"]
             print(f"{arm} vs every label: {name} {worth:+.4f} (what the hidden labels are worth)")
-    report = latest_report(cfg.name, Path(result.report.path) / "report.html")
-    print(f"report:      {report}")
+    made_by = read_manifest(Path(result.report.path))["run"]
+    print(f"report:      {latest_report(cfg.name, f'{cfg.name}-{made_by}', Path(result.report.path))}")
     for label, trained, train in zip(labels, result.trained, trains, strict=True):
         print(
             f"{'checkpoint:' if len(labels) == 1 else label + ':':<12} {Path(trained.path) / train['best_checkpoint']}"
@@ -396,21 +399,27 @@ def print_sweep_summary(cfg: Any, preset: str, base: list[str], result: Any, sec
         name, value = read_manifest(Path(trial.evaluated.path))["headline"][0]
         scores[i] = value
         print(f"  trial {i:<3} {_status(trial.trained, result.run)}   {name} {value:.4f}   {' '.join(trial.overrides)}")
-    print(f"report:      {latest_report(f'{cfg.name}-sweep', Path(result.report.path) / 'report.html')}")
+    # Named as the sweep's W&B group: one report per sweep, the same one however often it runs.
+    sweep = f"{cfg.name}-sweep-{_digest(base, [t.overrides for t in result.trials])}"
+    print(f"report:      {latest_report(f'{cfg.name}-sweep', sweep, Path(result.report.path))}")
     if scores:
         best = max(scores, key=scores.__getitem__)
         rerun = command(preset, base, result.trials[best - 1].overrides)
         print(f"best:        trial {best} ({scores[best]:.4f}): {rerun}")
 
 
-def latest_report(name: str, report: Path) -> Path:
-    """Copy a run's report to ``reports/<preset>.html``, a place that does not change between runs."""
-    import shutil
+def latest_report(latest: str, name: str, report_dir: Path) -> str:
+    """Keep a report as ``reports/<name>.html`` and copy it to ``reports/<latest>.html``, the latest of its kind.
 
-    target = Path("reports") / f"{name}.html"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(report, target)
-    return target.resolve()
+    Returns:
+        Where the latest copy is, and the name it is kept under.
+    """
+    from satpipe.artifacts import atomic_write_text
+
+    html = (report_dir / "report.html").read_text()
+    for stem in (name, latest):
+        atomic_write_text(Path("reports") / f"{stem}.html", html)
+    return f"{(Path('reports') / f'{latest}.html').resolve()}  (kept as reports/{name}.html)"
 
 
 if __name__ == "__main__":

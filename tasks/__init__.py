@@ -23,23 +23,43 @@ import flyte
 import flyte.errors
 from flyte.io import Dir
 
-from satpipe.artifacts import dir_digest
+from satpipe.artifacts import content_key
 from satpipe.errors import SatpipeError
-from satpipe.versioning import code_digest
+from satpipe.versioning import function_version
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 ARTIFACTS_ENV = "SATPIPE_ARTIFACTS"
+#: The packages whose code a stage runs, followed through their imports: the library and these adapters.
+#: config.py (settings, which reach a stage as its inputs) and envs/ (resources) are not, unless a task
+#: function imports from them itself.
+CODE_PACKAGES = ("satpipe", "tasks")
 
 
-def stage_cache(task_file: str, *library_modules: str) -> flyte.Cache:
-    """Cache on the task's inputs, the task module's source and the library modules it runs.
+class StageVersion:
+    """The cache policy of every stage: its version is the digest of the code it runs.
 
-    Editing any of those files changes the version, so a stale result is never reused; nothing is
-    bumped by hand.
+    That is the task's module and every module of ``CODE_PACKAGES`` that the module and the task import
+    (:func:`satpipe.versioning.function_version`), so editing a reader re-runs only the stages that read
+    with it, and nothing is bumped by hand. In a local run the version also names the artifact root:
+    local outputs live in this checkout, so another checkout (or a moved one) keeps its own cache entries
+    and never reuses, nor overwrites, this one's.
     """
-    return flyte.Cache(behavior="auto", version_override=code_digest(*library_modules, extra_files=(Path(task_file),)))
+
+    def get_version(self, salt: str, params: Any) -> str:
+        version = _code_version(params.func)
+        ctx = flyte.ctx()
+        return f"{version}:{artifacts_root()}" if ctx is not None and ctx.mode == "local" else version
+
+
+@functools.cache
+def _code_version(func: Any) -> str:
+    return function_version(func, within=CODE_PACKAGES)
+
+
+#: Cache on the inputs and the code a stage runs (see StageVersion).
+STAGE_CACHE = flyte.Cache(behavior="auto", policies=[StageVersion()])
 
 
 def bad_input_is_final(task: Callable[P, R]) -> Callable[P, R]:
@@ -70,12 +90,17 @@ def stage_dir(stage: str) -> Path:
     return artifacts_root() / "runs" / action.run_name / f"{stage}-{action.name[:8]}"
 
 
-def output_dir(path: Path) -> Dir:
-    """Wrap a finished stage folder; downstream caches then key on its content, not its path."""
+def output_dir(path: Path, identity: str | None = None) -> Dir:
+    """Wrap a finished stage folder; downstream caches then key on its content, not its path.
+
+    Args:
+        path: The folder, holding its manifest.
+        identity: What identifies the content when hashing every file would cost too much.
+    """
     # Flyte names its scratch folders with Python's `random`, which training seeds: two trials with the
     # same seed would ask for the same folder. Fresh entropy keeps the names unique.
     random.seed()
-    return Dir.from_local_sync(str(path), dir_cache_key=dir_digest(path))
+    return Dir.from_local_sync(str(path), dir_cache_key=content_key(path, identity))
 
 
 def resumable(stage: str, **inputs: Any) -> dict[str, Any]:

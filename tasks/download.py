@@ -6,12 +6,10 @@ from flyte.io import Dir
 
 from envs import DATA_RETRIES, data_env
 from satpipe.artifacts import atomic_dir, file_digest, write_manifest
-from tasks import artifacts_root, bad_input_is_final, output_dir, provenance, stage_cache, stage_dir
-
-_CACHE = stage_cache(__file__, "satpipe.io", "satpipe.artifacts")
+from tasks import STAGE_CACHE, artifacts_root, bad_input_is_final, output_dir, provenance, stage_dir
 
 
-@data_env.task(cache=_CACHE, retries=DATA_RETRIES)
+@data_env.task(cache=STAGE_CACHE, retries=DATA_RETRIES)
 @bad_input_is_final
 def download_eurosat(bands: str) -> Dir:
     """Fetch and verify the EuroSAT archive for ``bands`` ("rgb" or "ms") and extract it."""
@@ -23,7 +21,7 @@ def download_eurosat(bands: str) -> Dir:
     return output_dir(image_root.parent)
 
 
-@data_env.task(cache=_CACHE, retries=DATA_RETRIES)
+@data_env.task(cache=STAGE_CACHE, retries=DATA_RETRIES)
 @bad_input_is_final
 def synthesize_eurosat(per_class: int, seed: int) -> Dir:
     """Generate a synthetic EuroSAT (both products) with ``per_class`` chips per class."""
@@ -36,7 +34,7 @@ def synthesize_eurosat(per_class: int, seed: int) -> Dir:
     return output_dir(out)
 
 
-@data_env.task(cache=_CACHE, retries=DATA_RETRIES)
+@data_env.task(cache=STAGE_CACHE, retries=DATA_RETRIES)
 @bad_input_is_final
 def synthesize_clouds(train_scenes: int, test_scenes: int, size: int, seed: int, first_index: int = 0) -> Dir:
     """Generate cloudy scenes as a 38-Cloud layout, full GeoTIFFs and a GhalamClouds-style test set."""
@@ -51,7 +49,7 @@ def synthesize_clouds(train_scenes: int, test_scenes: int, size: int, seed: int,
     return output_dir(out)
 
 
-@data_env.task(cache=_CACHE, retries=DATA_RETRIES)
+@data_env.task(cache=STAGE_CACHE, retries=DATA_RETRIES)
 @bad_input_is_final
 def synthesize_cloudmask(train_files: int, test_files: int, seed: int) -> Dir:
     """Generate Sentinel-3 SLSTR scenes in CloudMask's HDF5 format (one-day/ for training, ssts/ for testing)."""
@@ -65,7 +63,7 @@ def synthesize_cloudmask(train_files: int, test_files: int, seed: int) -> Dir:
     return output_dir(out)
 
 
-@data_env.task(cache=_CACHE, retries=DATA_RETRIES)
+@data_env.task(cache=STAGE_CACHE, retries=DATA_RETRIES)
 @bad_input_is_final
 def download_cloudmask(max_files: int | None) -> Dir:
     """Fetch CloudMask's files (all, or the first ``max_files`` of each split) from the benchmark's object store."""
@@ -75,5 +73,4 @@ def download_cloudmask(max_files: int | None) -> Dir:
     root = cloudmask.fetch(artifacts_root() / "downloads" / "cloudmask", max_files=max_files)
     write_manifest(root, "download", dataset="cloudmask", **provenance(max_files=max_files))
     # Every file was checked against the listed sizes; keying on the list spares hashing ~180 GB.
-    listing = file_digest(root / cloudmask.FILELIST)
-    return Dir.from_local_sync(str(root), dir_cache_key=f"{listing}-{max_files}")
+    return output_dir(root, identity=f"{file_digest(root / cloudmask.FILELIST)}-{max_files}")

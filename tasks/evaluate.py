@@ -13,12 +13,10 @@ from flyteplugins.wandb import get_wandb_context
 from config import CloudEvaluationConfig, CloudMaskEvaluationConfig
 from envs import EVALUATE_RETRIES, evaluate_env
 from satpipe.tracking import log_evaluation
-from tasks import bad_input_is_final, output_dir, provenance, require_requested_gpus, stage_cache, stage_dir
-
-_EVALUATION_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training", "satpipe.evaluation")
+from tasks import STAGE_CACHE, bad_input_is_final, output_dir, provenance, require_requested_gpus, stage_dir
 
 
-@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE), retries=EVALUATE_RETRIES)
+@evaluate_env.task(cache=STAGE_CACHE, retries=EVALUATE_RETRIES)
 @bad_input_is_final
 def evaluate_classifier(prepared: Dir, trained: Dir) -> Dir:
     """Accuracy, macro F1, per-class precision/recall and the confusion matrix of the best checkpoint."""
@@ -36,7 +34,7 @@ def evaluate_classifier(prepared: Dir, trained: Dir) -> Dir:
     return output_dir(out)
 
 
-@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE), retries=EVALUATE_RETRIES)
+@evaluate_env.task(cache=STAGE_CACHE, retries=EVALUATE_RETRIES)
 @bad_input_is_final
 def evaluate_segmenter(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudEvaluationConfig) -> Dir:
     """Full-scene 38-Cloud protocol with a threshold sweep, held-out patches, and cross-dataset scores."""
@@ -46,7 +44,7 @@ def evaluate_segmenter(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudE
     return _score_scenes(evaluate, raw, prepared, trained, asdict(evaluation))
 
 
-@evaluate_env.task(cache=stage_cache(__file__, *_EVALUATION_CODE), retries=EVALUATE_RETRIES)
+@evaluate_env.task(cache=STAGE_CACHE, retries=EVALUATE_RETRIES)
 @bad_input_is_final
 def evaluate_cloudmask(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudMaskEvaluationConfig) -> Dir:
     """Per-scene accuracy, F1 and Jaccard on the test files, with the reference geometry and the blended engine."""

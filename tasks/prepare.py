@@ -5,10 +5,10 @@ from __future__ import annotations
 from flyte.io import Dir
 
 from envs import DATA_RETRIES, data_env
-from tasks import bad_input_is_final, output_dir, provenance, stage_cache, stage_dir
+from tasks import STAGE_CACHE, bad_input_is_final, output_dir, provenance, stage_dir
 
 
-@data_env.task(cache=stage_cache(__file__, "satpipe.io", "satpipe.data", "satpipe.artifacts"), retries=DATA_RETRIES)
+@data_env.task(cache=STAGE_CACHE, retries=DATA_RETRIES)
 @bad_input_is_final
 def prepare_eurosat(
     raw: Dir, bands: str, train_fraction: float, val_fraction: float, split_seed: int, max_per_class: int | None
@@ -33,7 +33,7 @@ def prepare_eurosat(
     return output_dir(out)
 
 
-@data_env.task(cache=stage_cache(__file__, "satpipe.io", "satpipe.data", "satpipe.artifacts"), retries=DATA_RETRIES)
+@data_env.task(cache=STAGE_CACHE, retries=DATA_RETRIES)
 @bad_input_is_final
 def prepare_cloud_patches(
     raw: Dir, patch_size: int, overlap: int, min_valid_fraction: float, val_fraction: float, split_seed: int
@@ -53,7 +53,7 @@ def prepare_cloud_patches(
     return output_dir(out)
 
 
-@data_env.task(cache=stage_cache(__file__, "satpipe.io", "satpipe.data", "satpipe.artifacts"), retries=DATA_RETRIES)
+@data_env.task(cache=STAGE_CACHE, retries=DATA_RETRIES)
 @bad_input_is_final
 def prepare_unlabelled_patches(raw: Dir, patch_size: int, overlap: int, min_valid_fraction: float) -> Dir:
     """Cut scenes without labels into patches as the labelled ones are cut, for semi-supervised training."""
@@ -65,7 +65,7 @@ def prepare_unlabelled_patches(raw: Dir, patch_size: int, overlap: int, min_vali
     return output_dir(out)
 
 
-@data_env.task(cache=stage_cache(__file__, "satpipe.io", "satpipe.data", "satpipe.artifacts"), retries=DATA_RETRIES)
+@data_env.task(cache=STAGE_CACHE, retries=DATA_RETRIES)
 @bad_input_is_final
 def prepare_cloudmask_patches(raw: Dir, val_fraction: float, split_seed: int, max_files: int | None) -> Dir:
     """Cut CloudMask training files into the reference's 20 patches each, split 80/20 by file."""

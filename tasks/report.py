@@ -15,12 +15,9 @@ from flyte.io import Dir
 from config import ClassificationConfig, CloudMaskConfig, SegmentationConfig, SemiConfig
 from envs import report_env
 from satpipe.artifacts import atomic_dir, write_manifest
-from tasks import output_dir, provenance, stage_cache, stage_dir
+from tasks import STAGE_CACHE, output_dir, provenance, stage_dir
 
 REPORT_FILE = "report.html"
-
-
-_CACHE = stage_cache(__file__, "satpipe.reporting", "satpipe.evaluation", "satpipe.artifacts")
 
 
 async def _publish(html: str, config: Any, **inputs: Any) -> Dir:
@@ -35,7 +32,7 @@ async def _publish(html: str, config: Any, **inputs: Any) -> Dir:
     return output_dir(out)
 
 
-@report_env.task(report=True, cache=_CACHE)
+@report_env.task(report=True, cache=STAGE_CACHE)
 async def report_semi(trained: list[Dir], evaluated: list[Dir], config: SemiConfig) -> Dir:
     """Held-out Jaccard per arm over seeds, gain against the labelled fraction, curves, pseudo-label quality."""
     from satpipe.reporting.semi import semi_report
@@ -65,7 +62,7 @@ class SweepTrial:
     evaluated: Dir | None = None
 
 
-@report_env.task(report=True, cache=_CACHE)
+@report_env.task(report=True, cache=STAGE_CACHE)
 async def report_classification(trained: Dir, evaluated: Dir, config: ClassificationConfig) -> Dir:
     """Training curves with the phase change, learning rates, confusion matrix, per-class table, t-SNE."""
     from satpipe.reporting.classification import classification_report
@@ -77,7 +74,7 @@ async def report_classification(trained: Dir, evaluated: Dir, config: Classifica
     return await _publish(html, config, trained=trained.hash, evaluated=evaluated.hash)
 
 
-@report_env.task(report=True, cache=_CACHE)
+@report_env.task(report=True, cache=STAGE_CACHE)
 async def report_segmentation(trained: Dir, evaluated: Dir, config: SegmentationConfig) -> Dir:
     """Per-scene protocol metrics, threshold sweep, best and worst scene overlays, training curves."""
     from satpipe.reporting.segmentation import segmentation_report
@@ -87,7 +84,7 @@ async def report_segmentation(trained: Dir, evaluated: Dir, config: Segmentation
     return await _publish(html, config, trained=trained.hash, evaluated=evaluated.hash)
 
 
-@report_env.task(report=True, cache=_CACHE)
+@report_env.task(report=True, cache=STAGE_CACHE)
 async def report_cloudmask(trained: list[Dir], evaluated: list[Dir], config: CloudMaskConfig) -> Dir:
     """Repeat-run table over seeds, per-scene accuracy, reference vs blended geometry, example scenes, curves."""
     from satpipe.reporting.cloudmask import cloudmask_report
@@ -96,7 +93,7 @@ async def report_cloudmask(trained: list[Dir], evaluated: list[Dir], config: Clo
     return await _report_runs(cloudmask_report, trained, evaluated, config, title)
 
 
-@report_env.task(report=True, cache=_CACHE)
+@report_env.task(report=True, cache=STAGE_CACHE)
 async def report_sweep(trials: list[SweepTrial], preset: str, base: list[str]) -> Dir:
     """Sortable trial table, parallel coordinates, the metric against each setting, the best trial's curves."""
     from satpipe.reporting.sweep import Trial, sweep_report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -20,19 +21,17 @@ from config import (
 from envs import TRAIN_RETRIES, on_gpus, train_env, workers
 from satpipe.tracking import run_config, run_name
 from tasks import (
+    STAGE_CACHE,
     bad_input_is_final,
     output_dir,
     provenance,
     require_requested_gpus,
     resumable,
-    stage_cache,
     stage_dir,
 )
 
-_TRAINING_CODE = ("satpipe.artifacts", "satpipe.data", "satpipe.models", "satpipe.training")
 
-
-@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
+@train_env.task(cache=STAGE_CACHE, retries=TRAIN_RETRIES)
 @bad_input_is_final
 def train_classifier(prepared: Dir, model: ModelConfig, training: TrainingConfig) -> Dir:
     """Two-phase fine-tuning of a timm classifier; returns checkpoints, metrics and embeddings."""
@@ -53,7 +52,7 @@ def train_classifier(prepared: Dir, model: ModelConfig, training: TrainingConfig
     return output_dir(out)
 
 
-@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
+@train_env.task(cache=STAGE_CACHE, retries=TRAIN_RETRIES)
 @bad_input_is_final
 def train_segmenter(prepared: Dir, model: SegmentationModelConfig, training: SegmentationTrainingConfig) -> Dir:
     """Train a cloud segmenter on prepared patches; returns checkpoints and metrics."""
@@ -74,7 +73,7 @@ def train_segmenter(prepared: Dir, model: SegmentationModelConfig, training: Seg
     return output_dir(out)
 
 
-@train_env.task(cache=stage_cache(__file__, *_TRAINING_CODE), retries=TRAIN_RETRIES)
+@train_env.task(cache=STAGE_CACHE, retries=TRAIN_RETRIES)
 @bad_input_is_final
 def train_semi(
     prepared: Dir,
@@ -110,19 +109,24 @@ def train_semi(
     return output_dir(out)
 
 
-def logged_on(task: flyte.TaskTemplate, cfg: Any, label: str = "", **details: Any) -> flyte.TaskTemplate:
-    """``task`` on the GPUs and nodes of ``cfg.resources``, one process per GPU, logging to W&B (from rank 0 only).
+def logged_on(cfg: Any, label: str = "", **details: Any) -> Callable[[flyte.TaskTemplate], flyte.TaskTemplate]:
+    """What puts a training task on the GPUs and nodes of ``cfg.resources``, one process per GPU, logging to W&B.
 
-    The W&B run is named after the preset, ``label`` (a sweep trial, an arm) and the training seed; its
-    config is the whole of ``cfg`` with ``details`` and what run.py says about the run (version, commit,
-    data). ``@wandb_init`` installs its wrapper on the task object, and ``override()`` returns a copy
-    without it (flyte 2.12), so W&B is applied last, to the overridden copy.
+    The W&B run (written from rank 0 only) is named after the preset, ``label`` (a sweep trial, an arm)
+    and the training seed; its config is the whole of ``cfg`` with ``details`` and what run.py says about
+    the run (version, commit, data). ``@wandb_init`` installs its wrapper on the task object, and
+    ``override()`` returns a copy without it (flyte 2.12), so W&B is applied last, to the overridden copy:
+    pass this as ``wrap`` to ``workflows.stage``, which may override the task's cache behaviour first.
     """
     context = get_wandb_context()
     about_run = (context.config if context else None) or {}
     per_node = on_gpus(cfg.resources.gpu, cfg.resources.cpu, cfg.resources.memory)
-    return wandb_init(
-        task.override(**per_node, plugin_config=workers(cfg.resources.gpu, cfg.resources.nodes)),
-        name=run_name(cfg.name, cfg.training.seed, label),
-        config={**about_run, **run_config(to_dict(cfg), **details)},
-    )
+
+    def place(task: flyte.TaskTemplate) -> flyte.TaskTemplate:
+        return wandb_init(
+            task.override(**per_node, plugin_config=workers(cfg.resources.gpu, cfg.resources.nodes)),
+            name=run_name(cfg.name, cfg.training.seed, label),
+            config={**about_run, **run_config(to_dict(cfg), **details)},
+        )
+
+    return place

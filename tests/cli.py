@@ -15,12 +15,16 @@ from tests.conftest import PROJECT_ROOT
 SECRET = "wandb-test-key-0123456789abcdef0123456789abcdef"
 
 
-def run_cli(workspace: Path, *args: str, before: str = "") -> subprocess.CompletedProcess[str]:
-    """Run ``run.py args`` in ``workspace`` on an isolated HOME; ``before`` is Python run first in its process.
+def run_cli(
+    workspace: Path, *args: str, before: str = "", home: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``run.py args`` in ``workspace`` with ``workspace/home`` (or ``home``) as HOME, where Flyte keeps its cache.
 
-    ``before`` can make something fail deep inside a stage (local Flyte runs execute tasks in-process).
+    ``before`` is Python run first in its process: it can make something fail deep inside a stage (local
+    Flyte runs execute tasks in-process).
     """
-    env = {**os.environ, "HOME": str(workspace / "home"), "WANDB_API_KEY": SECRET, "PYTHONUNBUFFERED": "1"}
+    home = home or workspace / "home"
+    env = {**os.environ, "HOME": str(home), "WANDB_API_KEY": SECRET, "PYTHONUNBUFFERED": "1"}
     env.pop("SATPIPE_ARTIFACTS", None)
     script = str(PROJECT_ROOT / "run.py")
     entry = [script]

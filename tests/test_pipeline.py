@@ -69,6 +69,10 @@ def test_changed_training_setting_reruns_training_and_later_stages_only(first, w
     status = stage_status(changed.stdout)
     assert status["data"].startswith("cached") and status["prepare"].startswith("cached")
     assert status["train"] == status["evaluate"] == status["report"] == "executed"
+    # Each run's report is kept under its run's name; reports/quickstart.html is the latest.
+    runs = [re.search(r"^run (\S+)", r.stdout, re.M)[1] for r in (first, changed)]
+    kept = [workspace / "reports" / f"quickstart-{run}.html" for run in runs]
+    assert kept[1].read_text() == (workspace / "reports" / "quickstart.html").read_text() != kept[0].read_text()
 
 
 def test_wandb_offline_run_holds_the_logged_metrics(first, workspace: Path) -> None:
@@ -244,3 +248,4 @@ def test_bad_chips_stop_the_run_with_one_line_and_leave_no_trace(first, workspac
     assert cache_entries(workspace) == entries  # nothing cached from the failed run
     leftovers = [p for p in (workspace / "artifacts" / "runs").rglob("*") if ".partial-" in p.name]
     assert leftovers == []
+    assert all(any(p.iterdir()) for p in (workspace / "artifacts" / "runs").iterdir())  # no empty run folder

@@ -59,7 +59,7 @@ def test_another_fraction_trains_only_its_own_arms(first, workspace: Path) -> No
     more = run_cli(workspace, "semi", "--seeds", "2", *TINY, "--set", "semi.fractions=1/4,1/2,1")
     assert more.returncode == 0, more.stderr[-3000:]
     status = stage_status(more.stdout)
-    assert status["data"].startswith("cached") and status["prepare"].startswith("cached")
+    assert status["data"].startswith("cached") and status["prepare"].startswith("cached"), more.stderr[-3000:]
     train = branch_status(more.stdout, "train")
     # Every label leaves nothing unlabelled: only the supervised reference trains at share 1.
     assert {k for k, v in train.items() if v == "executed"} == {
@@ -88,3 +88,13 @@ def test_unlabelled_scenes_join_the_pool_of_both_arms(first, workspace: Path) ->
         manifest = json.loads((checkpoint.parents[1] / "manifest.json").read_text())
         assert manifest["unlabelled_scene_patches"] > 0
         assert manifest["unlabelled_patches"] > manifest["unlabelled_scene_patches"]  # the hidden-label pool stays
+
+
+def test_a_sweep_tunes_the_semi_supervised_arm(first, workspace: Path) -> None:
+    result = run_cli(workspace, "semi", *TINY, "--sweep", "semi.threshold=0.9,0.95")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = dict(re.findall(r"^  trial (\d+)\s+(executed|cached)\S*.*Jaccard 0\.\d{4}", result.stdout, re.M))
+    assert trials == {"1": "executed", "2": "cached"}  # 0.95 is the preset's: the first run trained that arm
+    assert re.search(r"^best:\s+trial \d \(0\.\d{4}\): uv run run.py semi .*--set semi.threshold=0\.9", result.stdout,
+                     re.M)  # fmt: skip
+    assert (workspace / "reports" / "semi-sweep.html").read_text().count("<tr><td") == 2

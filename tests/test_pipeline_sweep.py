@@ -90,6 +90,16 @@ def test_a_failing_trial_is_marked_and_the_others_finish(first, workspace: Path)
     assert "failed: model.backbone: timm has no model &#x27;no_such_net&#x27;" in html
 
 
+def test_each_sweep_keeps_its_own_report_and_the_latest_is_a_copy(first, workspace: Path) -> None:
+    kept = workspace / re.search(r"^report:.*\(kept as (reports/\S+)\)$", first.stdout, re.M)[1]
+    assert kept.name.startswith("quickstart-sweep-") and kept.read_text().count("<tr><td") == 4
+    reports = sorted((workspace / "reports").glob("quickstart-sweep-*.html"))
+    # The four-trial grid (twice: the same sweep keeps the same name), the six-trial one, the failing pair.
+    assert sorted(p.read_text().count("<tr><td") for p in reports) == [2, 4, 6]
+    latest = (workspace / "reports" / "quickstart-sweep.html").read_text()
+    assert [p.read_text() for p in reports].count(latest) == 1 and latest.count("<tr><td") == 2
+
+
 def test_bad_sweep_specifications_stop_before_anything_runs(workspace: Path) -> None:
     result = run_cli(workspace, *TINY, "--sweep", "training.phase2_lr=log:1e-4:1e-2")
     assert result.returncode == 2 and "a range needs --sweep-mode random" in result.stderr

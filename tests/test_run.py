@@ -83,3 +83,8 @@ def test_seeds_help_and_refusal_name_the_presets_that_take_it(capsys: pytest.Cap
         capsys.readouterr().err
         == "error: --seeds applies to the presets cloudmask, semi, cloudmask-benchmark, not 'clouds'\n"
     )
+
+
+def test_seeds_and_a_sweep_are_refused_together(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run.main(["cloudmask", "--seeds", "3", "--sweep", "training.lr=1e-3,3e-3"]) == 2
+    assert capsys.readouterr().err == "error: --seeds cannot be combined with --sweep: a trial trains one seed\n"

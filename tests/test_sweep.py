@@ -49,3 +49,10 @@ def test_bad_specifications_are_one_line(specs: list[str], mode: str, message: s
 def test_the_reproducing_command_lets_the_trial_win() -> None:
     line = command("clouds", ["training.epochs=2", "training.lr=1e-4"], ["training.lr=1e-3"])
     assert line == "uv run run.py clouds --set training.epochs=2 --set training.lr=1e-3"
+
+
+def test_every_preset_can_be_swept() -> None:
+    import config
+    from workflows.sweep import STAGES
+
+    assert {type(config.build_config(preset, [])) for preset in config.PRESETS} <= set(STAGES)

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import flyte
+import flyte.storage
 from flyte.io import Dir
 
-from satpipe.errors import ConfigError
+from satpipe.artifacts import MANIFEST_NAME, output_problem
+from satpipe.errors import ConfigError, ManifestError
+from tasks import artifacts_root
 
 T = TypeVar("T")
 R = TypeVar("R")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,6 +35,56 @@ class PipelineResult:
     trained: list[Dir]
     evaluated: list[Dir]
     report: Dir
+
+
+async def stage(
+    task: flyte.TaskTemplate,
+    *args: Any,
+    wrap: Callable[[flyte.TaskTemplate], flyte.TaskTemplate] | None = None,
+    **kwargs: Any,
+) -> Dir:
+    """Run a stage, or take its output from the cache only if that output is still there.
+
+    A cache entry remembers where an output was written, not the output: a local ``artifacts/`` may
+    have been deleted or moved since. Every stage output is checked (its manifest read, a few hundred
+    bytes, locally or from the object store), and one that is gone, was written again or lies outside
+    this checkout's artifacts is made again by the same task with a cache behaviour that executes and
+    overwrites the entry, so the next run hits the new output. Saying so takes one line.
+
+    Args:
+        task: The stage's task, with any overrides (resources, say).
+        *args: Its inputs.
+        wrap: Applied to the task last: W&B logging must wrap the final copy of a task (tasks.train.logged_on).
+        **kwargs: Its keyword inputs.
+
+    Raises:
+        ManifestError: If the output made again fails the check too (a cluster's cache is not
+            overwritten by a single task; a run with --no-cache overwrites it).
+    """
+    wrap = wrap or (lambda t: t)
+    out = await wrap(task).aio(*args, **kwargs)
+    if (problem := await _output_problem(out)) is None:
+        return out
+    logger.warning(f"{task.short_name}: the cached output {out.path} {problem}; running the stage again")
+    cache = task.cache if isinstance(task.cache, flyte.Cache) else flyte.Cache(task.cache)
+    out = await wrap(task.override(cache=replace(cache, behavior="override"))).aio(*args, **kwargs)
+    if (problem := await _output_problem(out)) is not None:
+        raise ManifestError(
+            f"{task.short_name}: the output {out.path} {problem}, and the cache returned it again; "
+            "run with --no-cache to overwrite the cache"
+        )
+    return out
+
+
+async def _output_problem(out: Dir) -> str | None:
+    """Why a stage output cannot be used (``satpipe.artifacts.output_problem``), or None."""
+    manifest_path = flyte.storage.join(out.path, MANIFEST_NAME)
+    manifest = None
+    if await flyte.storage.exists(manifest_path):
+        manifest = b"".join([chunk async for chunk in flyte.storage.get_stream(manifest_path)])
+    # Local outputs must lie in this checkout's artifacts; a cluster's live in its object store.
+    root = None if flyte.storage.is_remote(out.path) else artifacts_root()
+    return output_problem(out.path, out.hash, manifest, root)
 
 
 async def fan_out(work: Callable[[T], Awaitable[R]], items: Iterable[T], limit: int | None = None) -> list[R]:

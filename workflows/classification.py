@@ -16,7 +16,7 @@ from tasks.evaluate import evaluate_classifier
 from tasks.prepare import prepare_eurosat
 from tasks.report import report_classification
 from tasks.train import logged_on, train_classifier
-from workflows import PipelineResult, local_data
+from workflows import PipelineResult, local_data, stage
 
 
 async def classification_data(
@@ -28,22 +28,24 @@ async def classification_data(
     if d.source == "local":
         raw = local_data(data_dir, data_digest)
     elif d.source == "synthetic":
-        raw = await synthesize_eurosat.aio(d.synthetic_per_class, d.synthetic_seed)
+        raw = await stage(synthesize_eurosat, d.synthetic_per_class, d.synthetic_seed)
     else:
-        raw = await download_eurosat.aio(d.bands)
+        raw = await stage(download_eurosat, d.bands)
 
     # -- Stage 2: prepare (CPU, cached) ----------------------------------------------------------------
-    prepared = await prepare_eurosat.aio(raw, d.bands, d.train_fraction, d.val_fraction, d.split_seed, d.max_per_class)
+    prepared = await stage(
+        prepare_eurosat, raw, d.bands, d.train_fraction, d.val_fraction, d.split_seed, d.max_per_class
+    )
     return raw, prepared
 
 
 async def classification_trial(cfg: ClassificationConfig, raw: Dir, prepared: Dir, label: str = "") -> tuple[Dir, Dir]:
     """Stages 3 and 4: two-phase fine-tuning and test-split metrics for one config (``label``: a sweep trial)."""
     # -- Stage 3: train (GPU, cached) ------------------------------------------------------------------
-    trained = await logged_on(train_classifier, cfg, label).aio(prepared, cfg.model, cfg.training)
+    trained = await stage(train_classifier, prepared, cfg.model, cfg.training, wrap=logged_on(cfg, label))
 
     # -- Stage 4: evaluate (GPU, cached) ---------------------------------------------------------------
-    return trained, await evaluate_classifier.override(**one_gpu(cfg.resources)).aio(prepared, trained)
+    return trained, await stage(evaluate_classifier.override(**one_gpu(cfg.resources)), prepared, trained)
 
 
 @pipeline_env.task
@@ -54,5 +56,5 @@ async def classification_pipeline(
     raw, prepared = await classification_data(cfg, data_dir, data_digest)
     trained, evaluated = await classification_trial(cfg, raw, prepared)
     # -- Stage 5: report (CPU, cached) -----------------------------------------------------------------
-    report = await report_classification.aio(trained, evaluated, cfg)
+    report = await stage(report_classification, trained, evaluated, cfg)
     return PipelineResult(flyte.ctx().action.run_name, raw, prepared, [trained], [evaluated], report)

@@ -18,7 +18,7 @@ from tasks.download import download_cloudmask, synthesize_cloudmask
 from tasks.evaluate import evaluate_cloudmask
 from tasks.prepare import prepare_cloudmask_patches
 from tasks.report import report_cloudmask
-from workflows import PipelineResult, fan_out, local_data
+from workflows import PipelineResult, fan_out, local_data, stage
 from workflows.segmentation import segmentation_trial
 
 
@@ -30,13 +30,13 @@ async def cloudmask_data(cfg: CloudMaskConfig, data_dir: Dir | None, data_digest
     if d.source == "local":
         raw = local_data(data_dir, data_digest)
     elif d.source == "synthetic":
-        raw = await synthesize_cloudmask.aio(d.synthetic_train_files, d.synthetic_test_files, d.synthetic_seed)
+        raw = await stage(synthesize_cloudmask, d.synthetic_train_files, d.synthetic_test_files, d.synthetic_seed)
     else:
-        raw = await download_cloudmask.override(resources=disk).aio(d.max_files)
+        raw = await stage(download_cloudmask.override(resources=disk), d.max_files)
 
     # -- Stage 2: the reference's patches (CPU, cached) ------------------------------------------------
     prepare = prepare_cloudmask_patches.override(resources=disk)
-    return raw, await prepare.aio(raw, d.val_fraction, d.split_seed, d.max_files)
+    return raw, await stage(prepare, raw, d.val_fraction, d.split_seed, d.max_files)
 
 
 async def cloudmask_trial(cfg: CloudMaskConfig, raw: Dir, prepared: Dir, label: str = "") -> tuple[Dir, Dir]:
@@ -61,5 +61,5 @@ async def cloudmask_pipeline(
     trained, evaluated = [t for t, _ in runs], [e for _, e in runs]
 
     # -- Stage 5: report over the seeds (CPU, cached) --------------------------------------------------
-    report = await report_cloudmask.aio(trained, evaluated, cfg)
+    report = await stage(report_cloudmask, trained, evaluated, cfg)
     return PipelineResult(flyte.ctx().action.run_name, raw, prepared, trained, evaluated, report)

@@ -16,7 +16,7 @@ from tasks.evaluate import evaluate_segmenter
 from tasks.prepare import prepare_cloud_patches
 from tasks.report import report_segmentation
 from tasks.train import logged_on, train_segmenter
-from workflows import PipelineResult, local_data
+from workflows import PipelineResult, local_data, stage
 
 
 async def segmentation_data(cfg: SegmentationConfig, data_dir: Dir | None, data_digest: str | None) -> tuple[Dir, Dir]:
@@ -26,13 +26,13 @@ async def segmentation_data(cfg: SegmentationConfig, data_dir: Dir | None, data_
     if d.source == "local":
         raw = local_data(data_dir, data_digest)
     else:
-        raw = await synthesize_clouds.aio(
-            d.synthetic_train_scenes, d.synthetic_test_scenes, d.synthetic_size, d.synthetic_seed
+        raw = await stage(
+            synthesize_clouds, d.synthetic_train_scenes, d.synthetic_test_scenes, d.synthetic_size, d.synthetic_seed
         )
 
     # -- Stage 2: patches (CPU, cached) ----------------------------------------------------------------
-    prepared = await prepare_cloud_patches.aio(
-        raw, d.patch_size, d.overlap, d.min_valid_fraction, d.val_fraction, d.split_seed
+    prepared = await stage(
+        prepare_cloud_patches, raw, d.patch_size, d.overlap, d.min_valid_fraction, d.val_fraction, d.split_seed
     )
     return raw, prepared
 
@@ -49,10 +49,11 @@ async def segmentation_trial(
     ``label`` names a sweep trial in its W&B run's name.
     """
     # -- Stage 3: train (GPU, cached) ------------------------------------------------------------------
-    trained = await logged_on(train_segmenter, cfg, label).aio(prepared, cfg.model, cfg.training)
+    trained = await stage(train_segmenter, prepared, cfg.model, cfg.training, wrap=logged_on(cfg, label))
 
     # -- Stage 4: full-scene evaluation (GPU, cached) --------------------------------------------------
-    return trained, await evaluate.override(**one_gpu(cfg.resources)).aio(raw, prepared, trained, cfg.evaluation)
+    on_one_gpu = evaluate.override(**one_gpu(cfg.resources))
+    return trained, await stage(on_one_gpu, raw, prepared, trained, cfg.evaluation)
 
 
 @pipeline_env.task
@@ -63,5 +64,5 @@ async def segmentation_pipeline(
     raw, prepared = await segmentation_data(cfg, data_dir, data_digest)
     trained, evaluated = await segmentation_trial(cfg, raw, prepared)
     # -- Stage 5: report (CPU, cached) -----------------------------------------------------------------
-    report = await report_segmentation.aio(trained, evaluated, cfg)
+    report = await stage(report_segmentation, trained, evaluated, cfg)
     return PipelineResult(flyte.ctx().action.run_name, raw, prepared, [trained], [evaluated], report)

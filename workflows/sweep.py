@@ -19,16 +19,18 @@ from flyte.io import Dir
 import config
 from envs import pipeline_env
 from tasks.report import SweepTrial, report_sweep
-from workflows import fan_out
+from workflows import fan_out, stage
 from workflows.classification import classification_data, classification_trial
 from workflows.cloudmask import cloudmask_data, cloudmask_trial
 from workflows.segmentation import segmentation_data, segmentation_trial
+from workflows.semi import semi_trial
 
 #: Each family's data stages (config, data folder, digest -> raw, prepared) and trial (-> trained, evaluated).
 STAGES: dict[type, tuple[Callable[..., Awaitable[tuple[Dir, Dir]]], Callable[..., Awaitable[tuple[Dir, Dir]]]]] = {
     config.ClassificationConfig: (classification_data, classification_trial),
     config.SegmentationConfig: (segmentation_data, segmentation_trial),
     config.CloudMaskConfig: (cloudmask_data, cloudmask_trial),
+    config.SemiConfig: (segmentation_data, semi_trial),
 }
 
 
@@ -83,6 +85,6 @@ async def sweep_pipeline(
     results = await fan_out(run_trial, range(len(configs)), limit=parallel)
 
     # -- Stage 5: the sweep report (CPU, cached) ------------------------------------------------------
-    report = await report_sweep.aio(results, preset, base)
+    report = await stage(report_sweep, results, preset, base)
     raws, prepared = [r for r, _ in data.values()], [p for _, p in data.values()]
     return SweepResult(flyte.ctx().action.run_name, raws, prepared, results, report)
