@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import subprocess
 from pathlib import Path
 
 
@@ -38,3 +39,22 @@ def code_digest(*modules: str, extra_files: tuple[Path, ...] = ()) -> str:
     for label in sorted(files):
         h.update(label.encode() + b"\0" + files[label].read_bytes() + b"\0")
     return h.hexdigest()[:16]
+
+
+def git_commit(folder: Path) -> str:
+    """The commit checked out at ``folder`` (12 hex digits, "+ local changes" when tracked files differ).
+
+    Returns "unknown" where there is no git or no repository, as in a cluster image that holds the
+    code without its history, so a report can always say something.
+    """
+    try:
+        commit = _git(folder, "rev-parse", "--short=12", "HEAD")
+        changed = _git(folder, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit} + local changes" if changed else commit
+
+
+def _git(folder: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10, check=True)
+    return done.stdout.strip()

@@ -8,6 +8,7 @@ from plotly.offline import get_plotlyjs
 
 from satpipe.reporting.classification import classification_report
 from satpipe.reporting.curves import learning_rate_figure, loss_and_metric_figure
+from satpipe.reporting.provenance import RunFacts
 from satpipe.training.history import epoch_series, read_metrics_csv
 from tests.browser import rendered_dom, screenshot
 
@@ -21,8 +22,12 @@ SECTIONS = (
 
 
 @pytest.fixture(scope="module")
-def report(trained_run: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    html = classification_report(trained_run["train"], trained_run["evaluate"], {"name": "unit"}, "unit report")
+def report(
+    trained_run: dict[str, Path], synthetic_run: RunFacts, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    html = classification_report(
+        trained_run["train"], trained_run["evaluate"], {"name": "unit"}, "unit report", synthetic_run
+    )
     path = tmp_path_factory.mktemp("report") / "report.html"
     path.write_text(html)
     return path
@@ -63,10 +68,12 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     assert share((229, 236, 246)) > 0.02  # plot backgrounds
 
 
-def test_report_reads_only_finished_outputs(trained_run: dict[str, Path], tmp_path: Path) -> None:
+def test_report_reads_only_finished_outputs(
+    trained_run: dict[str, Path], synthetic_run: RunFacts, tmp_path: Path
+) -> None:
     from satpipe.errors import ManifestError
 
     with pytest.raises(ManifestError, match="manifest.json: missing"):
-        classification_report(tmp_path, trained_run["evaluate"], {}, "x")
+        classification_report(tmp_path, trained_run["evaluate"], {}, "x", synthetic_run)
     metrics = json.loads((trained_run["evaluate"] / "metrics.json").read_text())
     assert metrics["accuracy"] > 0

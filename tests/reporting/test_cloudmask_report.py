@@ -10,12 +10,17 @@ from PIL import Image
 
 from satpipe.evaluation.segmentation import METRICS_JSON
 from satpipe.reporting.cloudmask import cloudmask_report, repeat_runs_table
+from satpipe.reporting.provenance import RunFacts
 from tests.browser import rendered_dom, screenshot
 
 
 @pytest.fixture(scope="module")
-def report(cloudmask_runs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    html = cloudmask_report(cloudmask_runs["train"], cloudmask_runs["evaluate"], {"name": "unit"}, "cloudmask")
+def report(
+    cloudmask_runs: dict[str, Any], synthetic_run: RunFacts, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    html = cloudmask_report(
+        cloudmask_runs["train"], cloudmask_runs["evaluate"], {"name": "unit"}, "cloudmask", synthetic_run
+    )
     path = tmp_path_factory.mktemp("cloudmask_report") / "report.html"
     path.write_text(html)
     return path

@@ -4,13 +4,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from satpipe.reporting.provenance import RunFacts
 from satpipe.reporting.segmentation import ERROR_COLOURS, error_map, segmentation_report, sweep_figure
 from tests.browser import rendered_dom, screenshot
 
 
 @pytest.fixture(scope="module")
-def report(trained_segmenter: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    html = segmentation_report(trained_segmenter["train"], trained_segmenter["evaluate"], {"name": "unit"}, "clouds")
+def report(
+    trained_segmenter: dict[str, Path], synthetic_run: RunFacts, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    html = segmentation_report(
+        trained_segmenter["train"], trained_segmenter["evaluate"], {"name": "unit"}, "clouds", synthetic_run
+    )
     path = tmp_path_factory.mktemp("seg_report") / "report.html"
     path.write_text(html)
     return path
