@@ -63,9 +63,7 @@ async def _publish(html: str, config: Any, **inputs: Any) -> Dir:
 
 
 @report_env.task(report=True, cache=_CACHE)
-async def report_semi(
-    raw: Dir, trained: list[Dir], evaluated: list[Dir], config: SemiConfig, started: float
-) -> Dir:
+async def report_semi(raw: Dir, trained: list[Dir], evaluated: list[Dir], config: SemiConfig, started: float) -> Dir:
     """Held-out Jaccard per arm over seeds, gain against the labelled fraction, curves, pseudo-label quality."""
     from satpipe.reporting.semi import semi_report
 

@@ -60,7 +60,7 @@ def test_a_four_trial_grid_runs_and_reports_every_trial(first, workspace: Path) 
 def test_the_sweep_report_renders_in_headless_chromium(first, workspace: Path, tmp_path: Path) -> None:
     report = workspace / "reports" / "quickstart-sweep.html"  # the four-trial grid's (tests run in file order)
     dom = rendered_dom(report, tmp_path / "profile")
-    assert dom.count('class="plot-container plotly"') == 3 and 'class="parcoords"' in dom
+    assert dom.count('class="plot-container plotly"') == 4 and 'class="parcoords"' in dom
     assert dom.count("<tr><td") == 4 and "sortTable" in dom
     pixels = np.asarray(Image.open(screenshot(report, tmp_path / "profile", tmp_path / "s.png")).convert("RGB"))
     assert pixels.reshape(-1, 3).std(axis=0).min() > 10  # drawn, not a blank page

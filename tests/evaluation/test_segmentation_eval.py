@@ -27,3 +27,16 @@ def test_previews_hold_the_scene_its_truth_and_the_prediction(trained_segmenter:
     assert len(previews) == 2
     data = np.load(previews[0])
     assert data["rgb"].shape == (*data["gt"].shape, 3) and data["rgb"].dtype == np.uint8 and data["pred"].dtype == bool
+
+
+def test_previews_keep_each_scenes_worst_tile_at_full_resolution(trained_segmenter: dict[str, Path]) -> None:
+    for path in sorted((trained_segmenter["evaluate"] / "previews").glob("*.npz")):
+        data = np.load(path)
+        gt, pred = data["tile_gt"], data["tile_pred"]
+        assert gt.shape == pred.shape == data["tile_rgb"].shape[:2] == (256, 256)  # 512-pixel scenes: whole tiles
+        assert int(data["tile_wrong"]) == int((gt != pred).sum())
+        row, col = data["tile_origin"]
+        assert row % 256 == col % 256 == 0
+        step = 512 // data["gt"].shape[0]  # the scene preview, subsampled: its tile agrees where they overlap
+        assert np.array_equal(data["gt"][row // step : (row + 256) // step, col // step : (col + 256) // step],
+                              gt[::step, ::step])  # fmt: skip

@@ -65,7 +65,7 @@ def per_class_figure(per_class: list[dict[str, Any]]) -> go.Figure:
 
 
 def tsne_figure(projection: dict[str, Any], classes: list[str]) -> go.Figure:
-    """2-D t-SNE of validation embeddings, one colour per class."""
+    """2-D t-SNE of embeddings, one colour per class."""
     fig = go.Figure()
     labels = np.asarray(projection["label"])
     x, y = np.asarray(projection["x"]), np.asarray(projection["y"])
@@ -99,9 +99,7 @@ def errors_section(eval_dir: Path, classes: list[str]) -> Section:
     )
 
 
-def classification_report(
-    train_dir: Path, eval_dir: Path, config: dict[str, Any], title: str, facts: RunFacts
-) -> str:
+def classification_report(train_dir: Path, eval_dir: Path, config: dict[str, Any], title: str, facts: RunFacts) -> str:
     """Build the report page of a classification run from its training and evaluation outputs."""
     train = read_manifest(Path(train_dir), TRAIN_STAGE)
     read_manifest(Path(eval_dir), EVALUATE_STAGE)
@@ -122,7 +120,8 @@ def classification_report(
         Section(
             "Learning rate",
             learning_rate_figure(rows, phase2_step),
-            note="Per parameter group; backbone groups stay at zero until phase 2 starts a fresh cosine schedule.",
+            note="Per parameter group; backbone groups stay at zero until phase 2 starts a fresh cosine schedule. "
+            "Each group has its own dash pattern over the wider lines before it, so none hides another.",
         ),
         Section(
             "Confusion matrix",

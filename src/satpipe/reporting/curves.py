@@ -48,8 +48,9 @@ def loss_and_metric_figure(
 def learning_rate_figure(rows: list[dict[str, float]], phase2_step: int | None = None) -> go.Figure:
     """Learning rate of every parameter group per optimizer step.
 
-    Groups often share a schedule (a group and its no-decay twin): each line has its own dash pattern,
-    so one drawn over another leaves it visible, and the legend says which groups repeat which.
+    Groups often share a schedule (a group and its no-decay twin): each line has its own dash pattern and
+    is thinner than the ones drawn before it, so a line drawn over another leaves it visible, and the
+    legend says which groups repeat which.
     """
     fig = go.Figure()
     keys = sorted({k for row in rows for k in row if k.startswith("lr-")})
@@ -64,7 +65,11 @@ def learning_rate_figure(rows: list[dict[str, float]], phase2_step: int | None =
                 y=y,
                 mode="lines",
                 name=name if twin == name else f"{name} (same values as {twin})",
-                line={"color": PALETTE[i % len(PALETTE)], "dash": DASHES[i % len(DASHES)], "width": 2.5},
+                line={
+                    "color": PALETTE[i % len(PALETTE)],
+                    "dash": DASHES[i % len(DASHES)],
+                    "width": 2 + 1.5 * (len(keys) - 1 - i),
+                },
             )
         )
     if phase2_step is not None:

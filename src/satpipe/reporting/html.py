@@ -54,9 +54,9 @@ def png_uri(image: np.ndarray) -> str:
 def gallery(items: list[tuple[list[np.ndarray], str]], width: int = 128) -> str:
     """Captioned tiles in a wrapping grid; each tile shows its images side by side, ``width`` pixels each."""
     tiles = "".join(
-        '<figure class="tile">'
+        '<figure class="tile"><div class="images">'
         + "".join(f'<img src="{png_uri(image)}" width="{width}" alt="">' for image in images)
-        + f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        + f"</div><figcaption>{html.escape(caption)}</figcaption></figure>"
         for images, caption in items
     )
     return f'<div class="gallery">{tiles}</div>'

@@ -127,9 +127,7 @@ def sweep_figure(sweep: dict[str, list[float]], chosen: float) -> go.Figure:
     return fig
 
 
-def segmentation_report(
-    train_dir: Path, eval_dir: Path, config: dict[str, Any], title: str, facts: RunFacts
-) -> str:
+def segmentation_report(train_dir: Path, eval_dir: Path, config: dict[str, Any], title: str, facts: RunFacts) -> str:
     """Build the report page of a cloud-segmentation run from its training and evaluation outputs."""
     train = read_manifest(Path(train_dir), TRAIN_STAGE)
     read_manifest(Path(eval_dir), EVALUATE_STAGE)

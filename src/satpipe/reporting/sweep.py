@@ -125,32 +125,35 @@ def objective_by_setting(trials: list[Trial], objective: str) -> go.Figure:
     """The objective of every finished trial against each swept setting (log axis for ranges over decades).
 
     With one swept setting each value has its own trial: numbers make a line in the order of the value,
-    names a bar chart.
+    with a tick at each value tried, and names a bar chart.
     """
     done = [t for t in trials if t.status == "ok"]
     keys = list(done[0].params)
     one = len(keys) == 1
     fig = make_subplots(rows=1, cols=len(keys), subplot_titles=None if one else keys, shared_yaxes=True)
     for i, key in enumerate(keys, start=1):
-        numbers = [_number(t.params[key]) for t in done]
+        texts = [t.params[key] for t in done]
+        numbers = [_number(v) for v in texts]
         numeric = all(n is not None for n in numbers)
-        points = list(zip(numbers if numeric else [t.params[key] for t in done],
-                          [t.metrics[objective] for t in done], strict=True))  # fmt: skip
+        scores = [t.metrics[objective] for t in done]
+        points = list(zip(numbers if numeric else texts, scores, texts, strict=True))
         if one:  # a line joins the values in their order
             points.sort(key=lambda p: p[0])
-        x, y = [p[0] for p in points], [p[1] for p in points]
+        x, y, labels = ([p[k] for p in points] for k in range(3))
         colour = PALETTE[(i - 1) % len(PALETTE)]
         if one and not numeric:
-            trace: go.BaseTraceType = go.Bar(x=x, y=y, name=key, marker_color=colour, text=[f"{v:.4f}" for v in y],
-                                             textposition="outside")
+            trace: go.BaseTraceType = go.Bar(
+                x=x, y=y, name=key, marker_color=colour, text=[f"{v:.4f}" for v in y], textposition="outside"
+            )
         else:
-            trace = go.Scatter(x=x, y=y, mode="lines+markers" if one else "markers", name=key,
-                               marker={"size": 10, "color": colour})
-        fig.add_trace(trace, row=1, col=i)  # fmt: skip
+            trace = go.Scatter(
+                x=x, y=y, mode="lines+markers" if one else "markers", name=key, marker={"size": 10, "color": colour}
+            )
+        fig.add_trace(trace, row=1, col=i)
         if numeric and all(n > 0 for n in numbers) and max(numbers) / min(numbers) >= 100:  # type: ignore[operator, type-var]
             fig.update_xaxes(type="log", row=1, col=i)
-    if one:
-        fig.update_xaxes(title_text=keys[0])
+        if one:
+            fig.update_xaxes(title_text=key, tickvals=x, ticktext=labels)
     fig.update_yaxes(title_text=objective, row=1, col=1)
     fig.update_layout(height=380, margin={"t": 40}, showlegend=False)
     return fig

@@ -19,7 +19,6 @@ def tsne_projection(features: np.ndarray, labels: np.ndarray, max_points: int = 
     """
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.permutation(len(labels))[:max_points])
-    xy = TSNE(
-        n_components=2, perplexity=min(30.0, (len(keep) - 1) / 3), init="pca", random_state=seed
-    ).fit_transform(features[keep])
+    tsne = TSNE(n_components=2, perplexity=min(30.0, (len(keep) - 1) / 3), init="pca", random_state=seed)
+    xy = tsne.fit_transform(features[keep])
     return {"x": xy[:, 0].round(3).tolist(), "y": xy[:, 1].round(3).tolist(), "label": labels[keep].tolist()}
