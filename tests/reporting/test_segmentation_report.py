@@ -53,8 +53,8 @@ def test_worst_tile_is_the_one_with_the_most_wrong_pixels() -> None:
     gt = np.zeros((300, 520), bool)
     pred = gt.copy()
     pred[10:20, 10:20] = True  # 100 wrong in the first tile
-    pred[280:300, 500:520] = True  # 400 wrong in the bottom-right edge tile, which is smaller than the others
-    assert worst_tile(gt, pred, side=256) == (256, 512, 400)
+    pred[280:300, 512:520] = True  # 160 wrong in the bottom-right edge tile, which is smaller than the others
+    assert worst_tile(gt, pred, side=256) == (256, 512, 160)
     assert worst_tile(gt, gt, side=256) == (0, 0, 0)
 
 
