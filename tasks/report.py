@@ -28,8 +28,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SWEEP_DATASETS = {ClassificationConfig: "eurosat", SegmentationConfig: "38cloud", CloudMaskConfig: "cloudmask",
                   SemiConfig: "semi"}  # fmt: skip
 
-# ``started`` (when the pipeline began) only feeds the page's wall time: a re-run with everything else
-# unchanged reuses the page, which then shows the run that built it and that run's wall time.
+# ``started`` (when the pipeline began) only feeds the page's wall time, and the git commit is looked up
+# when the page is built: a re-run with everything else unchanged reuses the page, which then shows the
+# run that built it, that run's wall time and commit.
 _CACHE = replace(
     stage_cache(__file__, "satpipe.reporting", "satpipe.evaluation", "satpipe.artifacts", "satpipe.versioning"),
     ignored_inputs=("started",),
