@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     from flyteplugins.wandb import wandb_config
 
     from satpipe.artifacts import content_key
-    from satpipe.tracking import git_commit, resolve_wandb_mode, run_origin
+    from satpipe.tracking import resolve_wandb_mode, run_origin
+    from satpipe.versioning import git_commit
     from tasks import artifacts_root
 
     logging.getLogger("flyte").addFilter(_HideInputErrorTracebacks())

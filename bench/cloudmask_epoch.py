@@ -10,12 +10,14 @@ in the same run:
 
 On a GPU the tuned set-up trains all 19,400 patches (45.8 GB resident) and the baseline cycles a host
 pool of 2,048 of them. On a CPU, ``--patches`` (default 64) are trained and the epoch is extrapolated
-to 19,400 patches. Each set-up trains one epoch to warm up (compilation, cuDNN autotuning) and a
-second that is timed; on a GPU, nvidia-smi is sampled meanwhile for how busy the GPU was.
-The NYU CloudMask study's V100 runs took about 38 s per epoch; the target on one H100 is <= 4 s.
+to 19,400 patches. Each set-up trains one epoch to warm up (compilation, cuDNN autotuning); then the
+two take turns, an epoch each per round (``--repeats``), and the ratio is taken within each round. On
+a GPU, nvidia-smi is sampled meanwhile for how busy the GPU was. The NYU CloudMask study's V100 runs
+took about 38 s per epoch; the target on one H100 is <= 4 s.
 
     uv run python bench/cloudmask_epoch.py                     # CPU: 64 patches, extrapolated
     uv run python bench/cloudmask_epoch.py --patches 19400     # GPU: the real epoch
+    uv run python bench/cloudmask_epoch.py --smoke             # two patches, no torch.compile: checks the script
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from measure import add_options, check_repeats, interleaved, ratio_line, spread
 
 from satpipe.io.cloudmask import BAND_NAMES, NORM_HIGH, NORM_LOW
 from satpipe.training.segmentation import CloudSegmenter, masked_bce
@@ -76,10 +79,10 @@ class BusySampler:
 
 
 def make_step(
-    module: CloudSegmenter, tuned: bool, device: torch.device
+    module: CloudSegmenter, tuned: bool, compiled: bool, device: torch.device
 ) -> Callable[[torch.Tensor, torch.Tensor], None]:
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, fused=tuned and device.type == "cuda")
-    model = torch.compile(module) if tuned else module
+    model = torch.compile(module) if tuned and compiled else module
     autocast = tuned and device.type == "cuda"
 
     def step(x: torch.Tensor, mask: torch.Tensor) -> None:
@@ -105,8 +108,11 @@ def epoch(
     return time.perf_counter() - start
 
 
-def run(tuned: bool, patches: int, device: torch.device) -> tuple[float, float | None]:
-    """Seconds for one timed epoch over ``patches`` patches, and how busy the GPU was (percent)."""
+def setup(tuned: bool, patches: int, device: torch.device, compiled: bool, busy: list[float]) -> Callable[[], float]:
+    """One set-up, warmed up by an epoch (compilation, autotuning): a measurement of one more epoch's seconds.
+
+    On a GPU each measured epoch appends how busy the GPU was (percent) to ``busy``.
+    """
     torch.manual_seed(0)
     module = CloudSegmenter(arch="unet_cloudmask", band_names=list(BAND_NAMES), low=list(NORM_LOW),
                             high=list(NORM_HIGH), clip=False).to(device).train()  # fmt: skip
@@ -125,33 +131,46 @@ def run(tuned: bool, patches: int, device: torch.device) -> tuple[float, float |
             order = torch.randperm(patches) % len(host_images)
             return ((host_images[i].to(device), host_masks[i].to(device)) for i in order.split(BATCH))  # type: ignore[return-value]
 
-    step = make_step(module, tuned, device)
-    epoch(step, batches, device)  # warm-up: compilation, autotuning, allocator
-    if device.type != "cuda":
-        return epoch(step, batches, device), None
-    with BusySampler() as busy:
-        seconds = epoch(step, batches, device)
-    return seconds, busy.mean()
+    step = make_step(module, tuned, compiled, device)
+    epoch(step, batches, device)
+
+    def measure() -> float:
+        if device.type != "cuda":
+            return epoch(step, batches, device)
+        with BusySampler() as sampler:
+            seconds = epoch(step, batches, device)
+        if (mean := sampler.mean()) is not None:
+            busy.append(mean)
+        return seconds
+
+    return measure
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--patches", type=int, default=REAL_PATCHES if device.type == "cuda" else 64)
+    add_options(parser)
     args = parser.parse_args()
-    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
-    print(f"device {name}, {args.patches} patches, batch {BATCH}")
+    check_repeats(parser, args)
+    patches = 2 if args.smoke else args.patches
+    compiled = not args.smoke  # compiling takes minutes on a CPU; the smoke run checks the rest
+    device_name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    without = "" if compiled else ", tuned without torch.compile"
+    print(f"device {device_name}, {patches} patches, batch {BATCH}{without}")
     torch.backends.cudnn.benchmark = True
-    results = {}
-    for name, tuned in (("baseline", False), ("tuned", True)):
-        seconds, busy = run(tuned, args.patches, device)
-        per_epoch = seconds * REAL_PATCHES / args.patches
-        results[name] = per_epoch
-        where = "" if args.patches == REAL_PATCHES else f" (measured {seconds:.2f} s over {args.patches} patches)"
-        gpu = f", GPU busy {busy:.0f}%" if busy is not None else ""
-        print(f"{name:>9}: {per_epoch:8.2f} s per epoch of {REAL_PATCHES} patches{where}{gpu}")
-    print(f"tuned / baseline epoch time {results['tuned'] / results['baseline']:.2f}; "
-          f"vs the NYU V100 runs (~38 s): {results['tuned'] / 38:.2f}; target on one H100: <= 4 s")  # fmt: skip
+    busy: dict[str, list[float]] = {"baseline": [], "tuned": []}
+    setups = {name: setup(name == "tuned", patches, device, compiled, busy[name]) for name in ("baseline", "tuned")}
+    seconds = interleaved(setups, args.repeats)
+    scale = REAL_PATCHES / patches
+    for name, values in seconds.items():
+        where = "" if patches == REAL_PATCHES else f" (extrapolated from {patches} patches)"
+        gpu = f", GPU busy {statistics.median(busy[name]):.0f}%" if busy[name] else ""
+        print(f"{name:>9}: s per epoch of {REAL_PATCHES} patches {spread([v * scale for v in values], '{:.2f}')}"
+              f"{where}{gpu}")  # fmt: skip
+    print(ratio_line("tuned/baseline epoch time", seconds["tuned"], seconds["baseline"]))
+    tuned = statistics.median(seconds["tuned"]) * scale
+    print(f"median tuned epoch vs the NYU V100 runs (~38 s): {tuned / 38:.2f}; target on one H100: <= 4 s")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,12 @@
 3. Peak memory of `python -m satpipe.predict` on a 10,000 x 10,000 x 4 scene (target < 2 GiB),
    measured as the child process's maximum resident set size.
 
+The three passes of 1 and 2 take turns, round after round (``--repeats``), and each ratio is taken
+within a round.
+
     uv run python bench/inference_engine.py                  # all three, Sat-UNet
     uv run python bench/inference_engine.py --skip-memory    # throughput only
+    uv run python bench/inference_engine.py --smoke          # a small scene and model, no memory run: seconds
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import rasterio
 import torch
+from measure import add_options, check_repeats, interleaved, ratio_line, spread
 from rasterio.windows import Window
 
 from satpipe.evaluation.engine import ArraySink, axis_weights, predict_scene, window_starts
@@ -109,6 +115,15 @@ def bare_forward(scene_path: Path, predict, size: int, batch: int, device: torch
     return time.perf_counter() - start
 
 
+def engine_pass(scene_path: Path, predict, size: int, batch: int, device: torch.device) -> float:
+    """The engine over the whole scene: windowed reads, batching, blending, streaming into a sink."""
+    with RasterScene([scene_path]) as source:
+        start = time.perf_counter()
+        predict_scene(source, predict, ArraySink(size, size), window=WINDOW, overlap=OVERLAP, batch_size=batch,
+                      device=device)  # fmt: skip
+        return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="satunet")
@@ -116,7 +131,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--memory-size", type=int, default=10000, help="side of the memory scene (pixels)")
     parser.add_argument("--skip-memory", action="store_true")
+    add_options(parser)
     args = parser.parse_args()
+    check_repeats(parser, args)
+    if args.smoke:
+        args.arch, args.size, args.batch_size, args.skip_memory = "unet_small", 448, 4, True
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = make_checkpoint(Path(tmp) / "model.ckpt", args.arch)
@@ -125,27 +144,21 @@ def main() -> None:
         scene = write_scene(Path(tmp) / "scene.tif", args.size)
         n = len(window_starts(args.size, WINDOW, WINDOW - OVERLAP)) ** 2
         predict(torch.zeros(args.batch_size, 4, WINDOW, WINDOW, device=device))  # warm-up
-        bare = bare_forward(scene, predict, args.size, args.batch_size, device)
-        with RasterScene([scene]) as source:
-            start = time.perf_counter()
-            predict_scene(
-                source,
-                predict,
-                ArraySink(args.size, args.size),
-                window=WINDOW,
-                overlap=OVERLAP,
-                batch_size=args.batch_size,
-                device=device,
-            )
-            engine = time.perf_counter() - start
-        naive = naive_loop(scene, predict, args.size, device)
+        seconds = interleaved(
+            {
+                "bare forward": partial(bare_forward, scene, predict, args.size, args.batch_size, device),
+                "engine": partial(engine_pass, scene, predict, args.size, args.batch_size, device),
+                "naive loop": partial(naive_loop, scene, predict, args.size, device),
+            },
+            args.repeats,
+        )
         setup = f"{args.size}x{args.size} scene, {n} windows of {WINDOW} (overlap {OVERLAP}), batch {args.batch_size}"
         print(f"device {device}, {args.arch}, {setup}")
-        print(f"bare forward  {n / bare:8.2f} windows/s")
-        print(f"engine        {n / engine:8.2f} windows/s")
-        print(f"naive loop    {n / naive:8.2f} windows/s")
-        print(f"ratio engine/bare forward = {bare / engine:.3f}   (target >= 0.85)")
-        print(f"ratio engine/naive loop   = {naive / engine:.2f}x  (target >= 3x)")
+        for name, values in seconds.items():
+            print(f"{name:<13} windows/s {spread([n / v for v in values], '{:.2f}')}")
+        print(ratio_line("engine/bare forward throughput", seconds["bare forward"], seconds["engine"],
+                         "(target >= 0.85)"))  # fmt: skip
+        print(ratio_line("engine/naive loop throughput", seconds["naive loop"], seconds["engine"], "(target >= 3)"))
         if args.skip_memory:
             return
         big = write_scene(Path(tmp) / "big.tif", args.memory_size)
@@ -163,6 +176,7 @@ def main() -> None:
             ],
             check=True,
         )
+        # One measurement: the peak does not depend on a noisy moment the way a time does.
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB -> GiB
         print(
             f"peak memory of predict on {args.memory_size}x{args.memory_size}x4: {peak:.2f} GiB "

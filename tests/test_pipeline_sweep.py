@@ -52,7 +52,11 @@ def test_a_four_trial_grid_runs_and_reports_every_trial(first, workspace: Path) 
     accuracies = re.findall(r"^  trial \d+\s+executed\s+test accuracy (\d\.\d+)", first.stdout, re.M)
     assert len(accuracies) == 4 and all(0 <= float(a) <= 1 for a in accuracies)
     html = (workspace / "reports" / "quickstart-sweep.html").read_text()
-    assert html.count("<tr><td") == 4 and "Parallel coordinates" in html and "Reproduce it: <code>uv run run.py" in html
+    assert (
+        html.count("<tr><td data-value=") == 4
+        and "Parallel coordinates" in html
+        and "Reproduce it: <code>uv run run.py" in html
+    )
     best = re.search(r"^best:\s+trial (\d+) \(\S+\): (uv run run.py .*)$", first.stdout, re.M)
     assert best and "--set training.phase2_lr=" in best[2] and "--set training.label_smoothing=" in best[2]
 
@@ -60,8 +64,8 @@ def test_a_four_trial_grid_runs_and_reports_every_trial(first, workspace: Path) 
 def test_the_sweep_report_renders_in_headless_chromium(first, workspace: Path, tmp_path: Path) -> None:
     report = workspace / "reports" / "quickstart-sweep.html"  # the four-trial grid's (tests run in file order)
     dom = rendered_dom(report, tmp_path / "profile")
-    assert dom.count('class="plot-container plotly"') == 3 and 'class="parcoords"' in dom
-    assert dom.count("<tr><td") == 4 and "sortTable" in dom
+    assert dom.count('class="plot-container plotly"') == 4 and 'class="parcoords"' in dom
+    assert dom.count("<tr><td data-value=") == 4 and "sortTable" in dom
     pixels = np.asarray(Image.open(screenshot(report, tmp_path / "profile", tmp_path / "s.png")).convert("RGB"))
     assert pixels.reshape(-1, 3).std(axis=0).min() > 10  # drawn, not a blank page
 

@@ -6,6 +6,8 @@ training setting re-runs only training and what follows it.
 
 from __future__ import annotations
 
+import time
+
 import flyte
 from flyte.io import Dir
 
@@ -53,8 +55,9 @@ async def classification_pipeline(
     cfg: ClassificationConfig, data_dir: Dir | None = None, data_digest: str | None = None
 ) -> PipelineResult:
     """Run the classification pipeline for one config; ``data_dir`` is the local copy for source=local."""
+    started = time.time()
     raw, prepared = await classification_data(cfg, data_dir, data_digest)
     trained, evaluated = await classification_trial(cfg, raw, prepared)
     # -- Stage 5: report (CPU, cached) -----------------------------------------------------------------
-    report = await stage(report_classification, trained, evaluated, cfg)
+    report = await stage(report_classification, raw, trained, evaluated, cfg, started)
     return PipelineResult(flyte.ctx().action.run_name, raw, prepared, [trained], [evaluated], report)

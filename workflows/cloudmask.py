@@ -7,6 +7,7 @@ on its own, so asking for more seeds runs only the new ones, and the data stages
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import flyte
@@ -49,6 +50,7 @@ async def cloudmask_pipeline(
     cfg: CloudMaskConfig, data_dir: Dir | None = None, data_digest: str | None = None
 ) -> PipelineResult:
     """Run the CloudMask benchmark for ``cfg.seeds`` seeds; ``data_dir`` holds one-day/ and ssts/ for source=local."""
+    started = time.time()
     raw, prepared = await cloudmask_data(cfg, data_dir, data_digest)
 
     # -- Stages 3 and 4: train and evaluate each seed (GPU, cached per seed) ---------------------------
@@ -61,5 +63,5 @@ async def cloudmask_pipeline(
     trained, evaluated = [t for t, _ in runs], [e for _, e in runs]
 
     # -- Stage 5: report over the seeds (CPU, cached) --------------------------------------------------
-    report = await stage(report_cloudmask, trained, evaluated, cfg)
+    report = await stage(report_cloudmask, raw, trained, evaluated, cfg, started)
     return PipelineResult(flyte.ctx().action.run_name, raw, prepared, trained, evaluated, report)

@@ -6,6 +6,8 @@ patches, predicts them whole with blended overlapping windows, and scores them b
 
 from __future__ import annotations
 
+import time
+
 import flyte
 from flyte.io import Dir
 
@@ -61,8 +63,9 @@ async def segmentation_pipeline(
     cfg: SegmentationConfig, data_dir: Dir | None = None, data_digest: str | None = None
 ) -> PipelineResult:
     """Run the cloud segmentation pipeline; ``data_dir`` is a 38-Cloud-layout folder for source=local."""
+    started = time.time()
     raw, prepared = await segmentation_data(cfg, data_dir, data_digest)
     trained, evaluated = await segmentation_trial(cfg, raw, prepared)
     # -- Stage 5: report (CPU, cached) -----------------------------------------------------------------
-    report = await stage(report_segmentation, trained, evaluated, cfg)
+    report = await stage(report_segmentation, raw, trained, evaluated, cfg, started)
     return PipelineResult(flyte.ctx().action.run_name, raw, prepared, [trained], [evaluated], report)

@@ -9,6 +9,7 @@ protocol on the held-out test scenes. A share of 1 trains the supervised referen
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import flyte
@@ -39,6 +40,7 @@ async def semi_pipeline(
     ``data_dir`` is a 38-Cloud folder for source=local; ``unlabelled_dir`` a folder of scenes without
     labels in the same layout (run.py --unlabelled-dir).
     """
+    started = time.time()
     raw, prepared = await segmentation_data(cfg, data_dir, data_digest)  # type: ignore[arg-type]
     unlabelled = await unlabelled_patches(cfg, unlabelled_dir, unlabelled_digest)
 
@@ -57,7 +59,7 @@ async def semi_pipeline(
     trained, evaluated = [t for t, _ in runs], [e for _, e in runs]
 
     # -- Stage 5: report (CPU, cached) -----------------------------------------------------------------
-    report = await stage(report_semi, trained, evaluated, cfg)
+    report = await stage(report_semi, raw, trained, evaluated, cfg, started)
     return PipelineResult(flyte.ctx().action.run_name, raw, prepared, trained, evaluated, report)
 
 

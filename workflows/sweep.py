@@ -9,6 +9,7 @@ each in its own pod on a cluster (``parallel`` limits how many at once).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -60,6 +61,7 @@ async def sweep_pipeline(
     parallel: int | None = None,
 ) -> SweepResult:
     """Run ``preset`` with ``base`` overrides once per trial's overrides, sharing the data stages."""
+    started = time.time()
     configs = [config.build_config(preset, [*base, *t]) for t in trials]
     data_stages, trial_stages = STAGES[type(configs[0])]
 
@@ -85,6 +87,6 @@ async def sweep_pipeline(
     results = await fan_out(run_trial, range(len(configs)), limit=parallel)
 
     # -- Stage 5: the sweep report (CPU, cached) ------------------------------------------------------
-    report = await stage(report_sweep, results, preset, base)
     raws, prepared = [r for r, _ in data.values()], [p for _, p in data.values()]
+    report = await stage(report_sweep, results, preset, base, raws, started)
     return SweepResult(flyte.ctx().action.run_name, raws, prepared, results, report)

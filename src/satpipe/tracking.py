@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,19 +31,7 @@ def resolve_wandb_mode(requested: str, environ: Mapping[str, str] | None = None)
     return requested, None
 
 
-def git_commit(root: Path) -> str | None:
-    """The commit checked out at ``root``, with ``-dirty`` when tracked files differ from it; None outside git."""
-    try:
-        commit, changes = (
-            subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=True).stdout
-            for args in (["rev-parse", "HEAD"], ["status", "--porcelain", "--untracked-files=no"])
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return commit.strip() + ("-dirty" if changes.strip() else "")
-
-
-def run_origin(data_source: str, commit: str | None) -> dict[str, Any]:
+def run_origin(data_source: str, commit: str) -> dict[str, Any]:
     """Where a run came from, for its W&B config: the satpipe version, the git commit and the data."""
     return {"satpipe_version": importlib.metadata.version("satpipe"), "git_commit": commit, "data_source": data_source}
 

@@ -14,6 +14,7 @@ import ast
 import hashlib
 import importlib.util
 import inspect
+import subprocess
 import textwrap
 from collections.abc import Callable, Iterable
 from functools import cache
@@ -180,3 +181,22 @@ def _root(module: str) -> Path:
     top = _locate(module.split(".")[0])
     assert top is not None, module  # located before any of its submodules
     return top.parent.parent if top.name == "__init__.py" else top.parent
+
+
+def git_commit(folder: Path) -> str:
+    """The commit checked out at ``folder`` (12 hex digits, "+ local changes" when tracked files differ).
+
+    Returns "unknown" where there is no git or no repository, as in a cluster image that holds the
+    code without its history, so a report can always say something.
+    """
+    try:
+        commit = _git(folder, "rev-parse", "--short=12", "HEAD")
+        changed = _git(folder, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit} + local changes" if changed else commit
+
+
+def _git(folder: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10, check=True)
+    return done.stdout.strip()

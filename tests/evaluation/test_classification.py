@@ -29,3 +29,44 @@ def test_checkpoint_carries_its_normalisation(trained_run: dict[str, Path]) -> N
     prepared = json.loads((trained_run["prepared"] / "manifest.json").read_text())
     assert torch.allclose(model.mean.flatten(), torch.tensor(prepared["mean"]))
     assert model.hparams.class_names == prepared["classes"] and not model.hparams.pretrained
+
+
+def test_tsne_projects_the_scored_checkpoint_on_the_test_split(trained_run: dict[str, Path]) -> None:
+    from satpipe.training.embeddings import tsne_projection
+
+    projection = json.loads((trained_run["evaluate"] / "tsne.json").read_text())
+    metrics = json.loads((trained_run["evaluate"] / "metrics.json").read_text())
+    assert projection["checkpoint"] == metrics["checkpoint"] and projection["split"] == "test"
+    data = ChipDataset(trained_run["prepared"], "test")
+    images = torch.from_numpy(data.images[:].astype(np.float32))
+    with torch.inference_mode():  # the best checkpoint's features, as the evaluation computed them (one batch)
+        features = load_classifier(trained_run["train"]).embed(images)
+    expected = tsne_projection(features.numpy(), data.labels)
+    assert projection["label"] == expected["label"] == data.labels.tolist()
+    assert np.allclose(projection["x"], expected["x"]) and np.allclose(projection["y"], expected["y"])
+
+
+def test_errors_keep_the_most_confident_mistakes_with_their_chips(trained_run: dict[str, Path]) -> None:
+    errors = np.load(trained_run["evaluate"] / "errors.npz")
+    data = ChipDataset(trained_run["prepared"], "test")
+    images = torch.from_numpy(data.images[:].astype(np.float32))
+    with torch.inference_mode():
+        probs = torch.softmax(load_classifier(trained_run["train"])(images), 1)
+    predicted = probs.argmax(1).numpy()
+    wrong = np.flatnonzero(predicted != data.labels)
+    order = wrong[np.argsort(-probs[wrong, predicted[wrong]].numpy(), kind="stable")][:12]
+    files = json.loads((trained_run["prepared"] / "manifest.json").read_text())["files"]["test"]
+    assert len(order) > 0 and list(errors["files"]) == [files[i] for i in order]
+    assert list(errors["true"]) == list(data.labels[order]) and list(errors["predicted"]) == list(predicted[order])
+    assert np.allclose(errors["probabilities"], probs[order].numpy(), atol=1e-5)
+    assert np.array_equal(errors["rgb"], data.images[order].transpose(0, 2, 3, 1))  # 8-bit RGB chips as stored
+
+
+def test_worst_errors_rank_by_confidence_in_the_wrong_class() -> None:
+    from satpipe.evaluation.classification import worst_errors
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3], [0.05, 0.95]])
+    labels = np.array([0, 0, 0, 1, 1])  # wrong: 1 (0.8), 2 (0.6), 3 (0.7)
+    assert worst_errors(probs, labels, 2).tolist() == [1, 3]
+    assert worst_errors(probs, labels, 10).tolist() == [1, 3, 2]
+    assert worst_errors(probs[:1], labels[:1], 10).tolist() == []

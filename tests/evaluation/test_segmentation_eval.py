@@ -52,3 +52,16 @@ def test_test_scenes_stored_unlike_the_training_patches_are_refused_before_scori
         evaluate_segmenter(data.parent, tmp_path / "prepared", tmp_path / "no-training", tmp_path / "out",
                            **SMALL_EVALUATION, progress=False)  # fmt: skip
     assert not (tmp_path / "out").exists()
+
+
+def test_previews_keep_each_scenes_worst_tile_at_full_resolution(trained_segmenter: dict[str, Path]) -> None:
+    for path in sorted((trained_segmenter["evaluate"] / "previews").glob("*.npz")):
+        data = np.load(path)
+        gt, pred = data["tile_gt"], data["tile_pred"]
+        assert gt.shape == pred.shape == data["tile_rgb"].shape[:2] == (256, 256)  # 512-pixel scenes: whole tiles
+        assert int(data["tile_wrong"]) == int((gt != pred).sum())
+        row, col = data["tile_origin"]
+        assert row % 256 == col % 256 == 0
+        step = 512 // data["gt"].shape[0]  # the scene preview, subsampled: its tile agrees where they overlap
+        assert np.array_equal(data["gt"][row // step : (row + 256) // step, col // step : (col + 256) // step],
+                              gt[::step, ::step])  # fmt: skip

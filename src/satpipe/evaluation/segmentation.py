@@ -39,6 +39,8 @@ EVALUATE_STAGE = "evaluate"
 METRICS_JSON = "metrics.json"
 PREVIEW_DIR = "previews"
 PREVIEW_SIDE = 384
+#: Side of the tiles searched for a scene's worst errors (shown at full resolution).
+TILE_SIDE = 256
 SWEEP_THRESHOLDS = [round(t, 3) for t in np.arange(0.02, 0.99, 0.02)]
 
 
@@ -62,13 +64,34 @@ def model_predictor(module: CloudSegmenter, device: torch.device) -> Predictor:
     return predict
 
 
+def worst_tile(gt: np.ndarray, pred: np.ndarray, side: int = TILE_SIDE) -> tuple[int, int, int]:
+    """Top-left row and column of the ``side``-pixel tile with the most wrong pixels, and their count.
+
+    Tiles lie on a grid from the top-left corner; those at the right and bottom edges may be smaller.
+    """
+    rows, cols = -(-gt.shape[0] // side), -(-gt.shape[1] // side)
+    wrong = np.zeros((rows * side, cols * side), np.int64)
+    wrong[: gt.shape[0], : gt.shape[1]] = gt != pred
+    per_tile = wrong.reshape(rows, side, cols, side).sum(axis=(1, 3))
+    r, c = np.unravel_index(int(per_tile.argmax()), per_tile.shape)
+    return int(r) * side, int(c) * side, int(per_tile[r, c])
+
+
 def _preview(path: Path, image: np.ndarray, gt: np.ndarray, pred: np.ndarray) -> None:
+    """A scene at most PREVIEW_SIDE pixels across, and its worst tile at full resolution."""
     step = max(1, max(gt.shape) // PREVIEW_SIDE)
+    row, col, wrong = worst_tile(gt, pred)
+    tile = np.s_[row : row + TILE_SIDE, col : col + TILE_SIDE]
     np.savez_compressed(
         path,
         rgb=percentile_stretch(image[:3, ::step, ::step].astype(np.float32)),
         gt=gt[::step, ::step],
         pred=pred[::step, ::step],
+        tile_rgb=percentile_stretch(image[(slice(0, 3), *tile)].astype(np.float32)),
+        tile_gt=gt[tile],
+        tile_pred=pred[tile],
+        tile_origin=np.array([row, col]),
+        tile_wrong=np.array(wrong),
     )
 
 

@@ -10,15 +10,15 @@ import numpy as np
 import plotly.graph_objects as go
 
 from satpipe.artifacts import read_manifest
-from satpipe.evaluation.classification import EVALUATE_STAGE, METRICS_JSON
+from satpipe.evaluation.classification import ERRORS_NPZ, EVALUATE_STAGE, METRICS_JSON, TSNE_JSON
 from satpipe.reporting.curves import (
     PALETTE,
     learning_rate_figure,
     loss_and_metric_figure,
     training_run_facts,
 )
-from satpipe.reporting.html import Section, key_value_table, render_page
-from satpipe.training.fit import TSNE_JSON
+from satpipe.reporting.html import Section, gallery, key_value_table, render_page
+from satpipe.reporting.provenance import RunFacts
 from satpipe.training.history import read_metrics_csv, step_series
 from satpipe.training.trainer import METRICS_CSV, TRAIN_STAGE
 
@@ -65,7 +65,7 @@ def per_class_figure(per_class: list[dict[str, Any]]) -> go.Figure:
 
 
 def tsne_figure(projection: dict[str, Any], classes: list[str]) -> go.Figure:
-    """2-D t-SNE of validation embeddings, one colour per class."""
+    """2-D t-SNE of embeddings, one colour per class."""
     fig = go.Figure()
     labels = np.asarray(projection["label"])
     x, y = np.asarray(projection["x"]), np.asarray(projection["y"])
@@ -80,7 +80,26 @@ def tsne_figure(projection: dict[str, Any], classes: list[str]) -> go.Figure:
     return fig
 
 
-def classification_report(train_dir: Path, eval_dir: Path, config: dict[str, Any], title: str) -> str:
+def errors_section(eval_dir: Path, classes: list[str]) -> Section:
+    """The misclassified chips the model was surest of, each with its true and predicted class."""
+    errors = np.load(eval_dir / ERRORS_NPZ)
+    items = [
+        ([rgb], f"{Path(str(name)).name}: {classes[true]} taken for {classes[predicted]} ({probs[predicted]:.0%})")
+        for rgb, true, predicted, probs, name in zip(
+            errors["rgb"], errors["true"], errors["predicted"], errors["probabilities"], errors["files"], strict=True
+        )
+    ]
+    if not items:
+        return Section("Worst misclassified chips", body="<p>Every chip of the split was classified correctly.</p>")
+    return Section(
+        "Worst misclassified chips",
+        body=gallery(items),
+        note="The wrong answers the scored checkpoint was surest of, most confident first, with the probability it "
+        "gave the wrong class.",
+    )
+
+
+def classification_report(train_dir: Path, eval_dir: Path, config: dict[str, Any], title: str, facts: RunFacts) -> str:
     """Build the report page of a classification run from its training and evaluation outputs."""
     train = read_manifest(Path(train_dir), TRAIN_STAGE)
     read_manifest(Path(eval_dir), EVALUATE_STAGE)
@@ -101,7 +120,8 @@ def classification_report(train_dir: Path, eval_dir: Path, config: dict[str, Any
         Section(
             "Learning rate",
             learning_rate_figure(rows, phase2_step),
-            note="Per parameter group; backbone groups stay at zero until phase 2 starts a fresh cosine schedule.",
+            note="Per parameter group; backbone groups stay at zero until phase 2 starts a fresh cosine schedule. "
+            "Each group has its own dash pattern over the wider lines before it, so none hides another.",
         ),
         Section(
             "Confusion matrix",
@@ -110,16 +130,18 @@ def classification_report(train_dir: Path, eval_dir: Path, config: dict[str, Any
         ),
         Section("Per-class metrics", per_class_figure(metrics["per_class"])),
     ]
-    tsne_path = Path(train_dir) / TSNE_JSON
-    if tsne_path.exists() and (projections := json.loads(tsne_path.read_text())["projections"]):
-        last = projections[-1]
+    tsne_path = Path(eval_dir) / TSNE_JSON
+    if tsne_path.exists():
+        projection = json.loads(tsne_path.read_text())
         sections.append(
             Section(
-                "Validation embeddings (t-SNE)",
-                tsne_figure(last, metrics["classes"]),
-                note=f"Pre-logit features after epoch {last['epoch'] + 1}.",
+                f"{projection['split'].capitalize()} embeddings (t-SNE)",
+                tsne_figure(projection, metrics["classes"]),
+                note=f"Pre-logit features of the scored checkpoint ({projection['checkpoint']}) on the "
+                f"{projection['split']} split.",
             )
         )
+    sections.append(errors_section(Path(eval_dir), metrics["classes"]))
     sections.append(Section("Run", body=key_value_table(training_run_facts(train, "validation accuracy"))))
     headline = {
         "test accuracy": f"{metrics['accuracy']:.2%}",
@@ -127,4 +149,4 @@ def classification_report(train_dir: Path, eval_dir: Path, config: dict[str, Any
         "best val accuracy": f"{train['best_score']:.2%}",
         "classes": str(len(metrics["classes"])),
     }
-    return render_page(title, headline, sections, config)
+    return render_page(title, headline, sections, config, facts, "eurosat")

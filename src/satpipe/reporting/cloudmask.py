@@ -15,6 +15,7 @@ from satpipe.comparison import mean_and_spread
 from satpipe.evaluation.segmentation import EVALUATE_STAGE, METRICS_JSON, PREVIEW_DIR
 from satpipe.reporting.curves import PALETTE
 from satpipe.reporting.html import Section, key_value_table, render_page
+from satpipe.reporting.provenance import RunFacts
 from satpipe.reporting.segmentation import error_map, image_panels
 from satpipe.training.history import epoch_series, read_metrics_csv
 from satpipe.training.trainer import METRICS_CSV, TRAIN_STAGE
@@ -171,7 +172,9 @@ def _run_facts(seeds: list[int], trains: list[dict[str, Any]]) -> dict[str, str]
     return facts
 
 
-def cloudmask_report(train_dirs: list[Path], eval_dirs: list[Path], config: dict[str, Any], title: str) -> str:
+def cloudmask_report(
+    train_dirs: list[Path], eval_dirs: list[Path], config: dict[str, Any], title: str, facts: RunFacts
+) -> str:
     """Build the report page of a CloudMask run (one or more seeds) from its training and evaluation outputs."""
     train_dirs, eval_dirs = [Path(p) for p in train_dirs], [Path(p) for p in eval_dirs]
     trains = [read_manifest(p, TRAIN_STAGE) for p in train_dirs]
@@ -214,4 +217,4 @@ def cloudmask_report(train_dirs: list[Path], eval_dirs: list[Path], config: dict
         "seeds": str(len(runs)),
         "test scenes": str(len(first["per_scene"])),
     }
-    return render_page(title, headline, sections, config)
+    return render_page(title, headline, sections, config, facts, "cloudmask")

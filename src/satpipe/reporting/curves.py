@@ -9,6 +9,7 @@ from plotly.subplots import make_subplots
 
 from satpipe.training.history import epoch_series, step_series
 
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
@@ -45,13 +46,31 @@ def loss_and_metric_figure(
 
 
 def learning_rate_figure(rows: list[dict[str, float]], phase2_step: int | None = None) -> go.Figure:
-    """Learning rate of every parameter group per optimizer step."""
+    """Learning rate of every parameter group per optimizer step.
+
+    Groups often share a schedule (a group and its no-decay twin): each line has its own dash pattern and
+    is thinner than the ones drawn before it, so a line drawn over another leaves it visible, and the
+    legend says which groups repeat which.
+    """
     fig = go.Figure()
     keys = sorted({k for row in rows for k in row if k.startswith("lr-")})
+    first_with: dict[tuple[tuple[float, ...], tuple[float, ...]], str] = {}
     for i, key in enumerate(keys):
         x, y = step_series(rows, key)
+        name = key.split("/", 1)[-1]
+        twin = first_with.setdefault((tuple(x), tuple(y)), name)
         fig.add_trace(
-            go.Scatter(x=x, y=y, mode="lines", name=key.split("/", 1)[-1], line_color=PALETTE[i % len(PALETTE)])
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                name=name if twin == name else f"{name} (same values as {twin})",
+                line={
+                    "color": PALETTE[i % len(PALETTE)],
+                    "dash": DASHES[i % len(DASHES)],
+                    "width": 2 + 1.5 * (len(keys) - 1 - i),
+                },
+            )
         )
     if phase2_step is not None:
         _phase_line(fig, phase2_step)

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
 from plotly.subplots import make_subplots
 
 from satpipe.artifacts import read_manifest
 from satpipe.evaluation.segmentation import EVALUATE_STAGE, METRICS_JSON, PREVIEW_DIR
 from satpipe.reporting.curves import PALETTE, loss_and_metric_figure, training_run_facts
-from satpipe.reporting.html import Section, key_value_table, render_page
+from satpipe.reporting.html import Section, gallery, key_value_table, png_uri, render_page
+from satpipe.reporting.provenance import RunFacts
 from satpipe.training.history import read_metrics_csv
 from satpipe.training.trainer import METRICS_CSV, TRAIN_STAGE
 
@@ -33,17 +31,11 @@ def error_map(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return out
 
 
-def _png(image: np.ndarray) -> str:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
 def image_panels(panels: dict[str, np.ndarray], height: int = 330, title: str = "") -> go.Figure:
     """Images (H, W, 3) uint8 side by side in one row, each under its title."""
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.01)
     for i, (name, panel) in enumerate(panels.items(), start=1):
-        fig.add_trace(go.Image(source=_png(panel), name=name), row=1, col=i)
+        fig.add_trace(go.Image(source=png_uri(panel), name=name), row=1, col=i)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(height=height, margin={"t": 40, "b": 0, "l": 0, "r": 0}, title_text=title, title_font_size=13)
@@ -61,6 +53,27 @@ def overlay_figure(preview: Path, title: str) -> go.Figure:
         "errors: TP white, FP orange, FN blue": error_map(gt, pred),
     }
     return image_panels(panels, title=title)
+
+
+def worst_tiles_section(preview_dir: Path, count: int = 6) -> Section:
+    """Each scene's tile with the most wrong pixels, at full resolution, the worst ``count`` of them first."""
+    tiles = []
+    for path in sorted(preview_dir.glob("*.npz")):
+        data = np.load(path)
+        gt, pred = data["tile_gt"].astype(bool), data["tile_pred"].astype(bool)
+        row, col = (int(v) for v in data["tile_origin"])
+        caption = (
+            f"{path.stem}, rows {row}-{row + gt.shape[0]}, columns {col}-{col + gt.shape[1]}: "
+            f"{(gt & ~pred).mean():.1%} of pixels missed cloud, {(~gt & pred).mean():.1%} false cloud"
+        )
+        tiles.append((int(data["tile_wrong"]) / gt.size, ([data["tile_rgb"], error_map(gt, pred)], caption)))
+    tiles.sort(key=lambda t: -t[0])
+    return Section(
+        "Worst tiles",
+        body=gallery([item for _, item in tiles[:count]], width=192),
+        note="The tile of each test scene with the most wrong pixels, the worst first: RGB, then the errors "
+        "(TP white, FP orange, FN blue, TN dark).",
+    )
 
 
 def per_scene_figures(rows: list[dict[str, Any]]) -> tuple[go.Figure, go.Figure]:
@@ -114,7 +127,7 @@ def sweep_figure(sweep: dict[str, list[float]], chosen: float) -> go.Figure:
     return fig
 
 
-def segmentation_report(train_dir: Path, eval_dir: Path, config: dict[str, Any], title: str) -> str:
+def segmentation_report(train_dir: Path, eval_dir: Path, config: dict[str, Any], title: str, facts: RunFacts) -> str:
     """Build the report page of a cloud-segmentation run from its training and evaluation outputs."""
     train = read_manifest(Path(train_dir), TRAIN_STAGE)
     read_manifest(Path(eval_dir), EVALUATE_STAGE)
@@ -146,6 +159,7 @@ def segmentation_report(train_dir: Path, eval_dir: Path, config: dict[str, Any],
             f"Worst scene: {ranked[0]['scene']} (Jaccard {ranked[0]['jaccard']:.3f})",
             overlay_figure(Path(eval_dir) / PREVIEW_DIR / f"{ranked[0]['scene']}.npz", ""),
         ),
+        worst_tiles_section(Path(eval_dir) / PREVIEW_DIR),
         Section(
             "Training curves",
             loss_and_metric_figure(
@@ -189,4 +203,4 @@ def segmentation_report(train_dir: Path, eval_dir: Path, config: dict[str, Any],
         "accuracy": f"{mean['accuracy']:.4f}",
         "test scenes": str(full["scenes"]),
     }
-    return render_page(title, headline, sections, config)
+    return render_page(title, headline, sections, config, facts, "38cloud")

@@ -21,6 +21,7 @@ from satpipe.comparison import gain_over, mean_and_spread
 from satpipe.evaluation.segmentation import EVALUATE_STAGE
 from satpipe.reporting.curves import PALETTE
 from satpipe.reporting.html import Section, key_value_table, render_page
+from satpipe.reporting.provenance import RunFacts
 from satpipe.training.history import epoch_series, read_metrics_csv
 from satpipe.training.trainer import METRICS_CSV, TRAIN_STAGE
 
@@ -125,7 +126,9 @@ def curves_figure(records: list[dict[str, Any]], rows: list[tuple[str, str]]) ->
     return fig
 
 
-def semi_report(train_dirs: list[Path], eval_dirs: list[Path], config: dict[str, Any], title: str) -> str:
+def semi_report(
+    train_dirs: list[Path], eval_dirs: list[Path], config: dict[str, Any], title: str, facts: RunFacts
+) -> str:
     """Build the report page of a semi-supervised experiment from every arm's training and evaluation."""
     records = branches(train_dirs, eval_dirs)
     summary = summarize(records)
@@ -163,4 +166,4 @@ def semi_report(train_dirs: list[Path], eval_dirs: list[Path], config: dict[str,
         headline["beats the seed spread"] = "yes" if results[first]["beats_spread"] else "no"
     if (every := summary.get((1.0, "supervised"))) and first != 1.0:
         headline["supervised on every label"] = f"{every['mean']:.4f} ± {every['std']:.4f}"
-    return render_page(title, headline, sections, config)
+    return render_page(title, headline, sections, config, facts, "semi")

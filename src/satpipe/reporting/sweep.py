@@ -1,4 +1,4 @@
-"""Sweep report: a sortable table of trials, parallel coordinates, the objective against each setting, the winner.
+"""Sweep report: a sortable table of trials, the objective against the settings, every trial's curves, the winner.
 
 The objective is the first headline metric of the evaluation (test accuracy for classification,
 full-scene Jaccard for 38-Cloud, per-scene accuracy for CloudMask); larger is better.
@@ -20,8 +20,9 @@ from satpipe.artifacts import read_manifest
 from satpipe.evaluation.segmentation import EVALUATE_STAGE
 from satpipe.reporting.curves import PALETTE, loss_and_metric_figure
 from satpipe.reporting.html import Section, render_page
+from satpipe.reporting.provenance import RunFacts
 from satpipe.sweep import command
-from satpipe.training.history import read_metrics_csv
+from satpipe.training.history import epoch_series, read_metrics_csv
 from satpipe.training.trainer import METRICS_CSV, TRAIN_STAGE
 
 
@@ -121,28 +122,81 @@ def parallel_coordinates(trials: list[Trial], objective: str) -> go.Figure:
 
 
 def objective_by_setting(trials: list[Trial], objective: str) -> go.Figure:
-    """The objective of every finished trial against each swept setting (log axis for ranges over decades)."""
+    """The objective of every finished trial against each swept setting (log axis for ranges over decades).
+
+    With one swept setting each value has its own trial: numbers make a line in the order of the value,
+    with a tick at each value tried, and names a bar chart.
+    """
     done = [t for t in trials if t.status == "ok"]
     keys = list(done[0].params)
-    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=keys, shared_yaxes=True)
+    one = len(keys) == 1
+    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=None if one else keys, shared_yaxes=True)
     for i, key in enumerate(keys, start=1):
-        values = [t.params[key] for t in done]
-        numbers = [_number(v) for v in values]
-        x = numbers if all(n is not None for n in numbers) else values
-        fig.add_trace(
-            go.Scatter(x=x, y=[t.metrics[objective] for t in done], mode="markers", name=key,
-                       marker={"size": 10, "color": PALETTE[(i - 1) % len(PALETTE)]}, showlegend=False),
-            row=1, col=i,
-        )  # fmt: skip
-        if all(n is not None and n > 0 for n in numbers) and max(numbers) / min(numbers) >= 100:  # type: ignore[operator, type-var]
+        texts = [t.params[key] for t in done]
+        numbers = [_number(v) for v in texts]
+        numeric = all(n is not None for n in numbers)
+        scores = [t.metrics[objective] for t in done]
+        points = list(zip(numbers if numeric else texts, scores, texts, strict=True))
+        if one:  # a line joins the values in their order
+            points.sort(key=lambda p: p[0])
+        x, y, labels = ([p[k] for p in points] for k in range(3))
+        colour = PALETTE[(i - 1) % len(PALETTE)]
+        if one and not numeric:
+            trace: go.BaseTraceType = go.Bar(
+                x=x, y=y, name=key, marker_color=colour, text=[f"{v:.4f}" for v in y], textposition="outside"
+            )
+        else:
+            trace = go.Scatter(
+                x=x, y=y, mode="lines+markers" if one else "markers", name=key, marker={"size": 10, "color": colour}
+            )
+        fig.add_trace(trace, row=1, col=i)
+        if numeric and all(n > 0 for n in numbers) and max(numbers) / min(numbers) >= 100:  # type: ignore[operator, type-var]
             fig.update_xaxes(type="log", row=1, col=i)
+        if one:
+            fig.update_xaxes(title_text=key, tickvals=x, ticktext=labels)
     fig.update_yaxes(title_text=objective, row=1, col=1)
-    fig.update_layout(height=380, margin={"t": 40})
+    fig.update_layout(height=380, margin={"t": 40}, showlegend=False)
     return fig
 
 
-def sweep_report(trials: list[Trial], preset: str, base: list[str], title: str, config: dict[str, Any]) -> str:
-    """Build the sweep's report page; the objective is the first headline metric of the evaluations."""
+def trial_curves(trials: list[Trial]) -> go.Figure:
+    """The validation metric (top) and validation loss (bottom) per epoch of every finished trial, overlaid."""
+    done = [(i, t) for i, t in enumerate(trials, start=1) if t.status == "ok"]
+    monitor = done[0][1].training["monitor"]
+    titles = (f"validation {monitor.removeprefix('val_')}", "validation loss")
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=titles)
+    for n, (index, trial) in enumerate(done):
+        rows, colour = read_metrics_csv(trial.train_dir / METRICS_CSV), PALETTE[n % len(PALETTE)]  # type: ignore[operator]
+        name = f"trial {index}: {', '.join(trial.overrides)}"
+        for row, key in ((1, monitor), (2, "val_loss")):
+            x, y = epoch_series(rows, key)
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, legendgroup=str(index),
+                                     showlegend=row == 1, line={"color": colour}), row=row, col=1)  # fmt: skip
+    fig.update_xaxes(title_text="epoch", row=2, col=1)
+    fig.update_layout(height=600, margin={"t": 40, "b": 40}, legend={"orientation": "h", "y": -0.12})
+    return fig
+
+
+def sweep_report(
+    trials: list[Trial],
+    preset: str,
+    base: list[str],
+    title: str,
+    config: dict[str, Any],
+    facts: RunFacts,
+    dataset: str,
+) -> str:
+    """Build the sweep's report page; the objective is the first headline metric of the evaluations.
+
+    Args:
+        trials: Every trial, finished or failed, in the sweep's order.
+        preset: The swept preset.
+        base: Overrides shared by every trial.
+        title: Page title.
+        config: What the sweep ran, shown at the bottom.
+        facts: Data, run, commit and wall time for the top of the page.
+        dataset: Whose published numbers sit beside the headline (a key of ``REFERENCES``).
+    """
     done = [t for t in trials if t.status == "ok"]
     sections = []
     headline = {"trials": str(len(trials)), "finished": str(len(done)), "failed": str(len(trials) - len(done))}
@@ -150,11 +204,17 @@ def sweep_report(trials: list[Trial], preset: str, base: list[str], title: str, 
         objective = next(iter(done[0].metrics))
         best = max(done, key=lambda t: t.metrics[objective])
         train = best.training
+        keys = list(done[0].params)
         headline |= {f"best {objective}": f"{best.metrics[objective]:.4f}", "best trial": f"{trials.index(best) + 1}"}
+        note = "Best first; click a header to sort."
+        sections.append(Section("Trials", body=trial_table(trials, objective), note=note))
+        if len(keys) > 1:  # one axis would be a column of points: the chart below says it better
+            sections.append(Section("Parallel coordinates", parallel_coordinates(trials, objective)))
         sections += [
-            Section("Trials", body=trial_table(trials, objective), note="Best first; click a header to sort."),
-            Section("Parallel coordinates", parallel_coordinates(trials, objective)),
-            Section(f"{objective} against each setting", objective_by_setting(trials, objective)),
+            Section(f"{objective} against {keys[0] if len(keys) == 1 else 'each setting'}",
+                    objective_by_setting(trials, objective)),
+            Section("Training curves of every trial", trial_curves(trials),
+                    note="Per epoch on the validation split; the evaluation scores each trial's best epoch."),
             Section(
                 f"Best trial: {', '.join(best.overrides)}",
                 loss_and_metric_figure(read_metrics_csv(best.train_dir / METRICS_CSV), train["monitor"],  # type: ignore[operator]
@@ -164,4 +224,4 @@ def sweep_report(trials: list[Trial], preset: str, base: list[str], title: str, 
         ]  # fmt: skip
     else:
         sections.append(Section("Trials", body=trial_table(trials, ""), note="No trial finished."))
-    return render_page(title, headline, sections, config)
+    return render_page(title, headline, sections, config, facts, dataset)

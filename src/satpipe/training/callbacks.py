@@ -16,12 +16,12 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import CombinedLoader
-from sklearn.manifold import TSNE
 
 from satpipe.artifacts import atomic_write_text
 from satpipe.data.loaders import EpochSampler
 from satpipe.errors import NonFiniteLossError
 from satpipe.io.rasters import percentile_stretch
+from satpipe.training.embeddings import MIN_POINTS, tsne_projection
 
 logger = logging.getLogger(__name__)
 
@@ -93,19 +93,9 @@ class EmbeddingProjection(pl.Callback):
         features = torch.cat([f for f, _ in pl_module.val_embeddings]).numpy()  # type: ignore[union-attr]
         labels = torch.cat([y for _, y in pl_module.val_embeddings]).numpy()  # type: ignore[union-attr]
         pl_module.val_embeddings.clear()  # type: ignore[union-attr]
-        if trainer.global_rank != 0 or len(labels) < 5:
+        if trainer.global_rank != 0 or len(labels) < MIN_POINTS:
             return
-        rng = np.random.default_rng(self.seed)
-        keep = np.sort(rng.permutation(len(labels))[: self.max_points])
-        xy = TSNE(
-            n_components=2, perplexity=min(30.0, (len(keep) - 1) / 3), init="pca", random_state=self.seed
-        ).fit_transform(features[keep])
-        record = {
-            "epoch": trainer.current_epoch,
-            "x": xy[:, 0].round(3).tolist(),
-            "y": xy[:, 1].round(3).tolist(),
-            "label": labels[keep].tolist(),
-        }
+        record = {"epoch": trainer.current_epoch, **tsne_projection(features, labels, self.max_points, self.seed)}
         self.projections.append(record)
         atomic_write_text(self.path, json.dumps({"projections": self.projections}))
         names = pl_module.hparams.get("class_names") or [str(c) for c in range(int(labels.max()) + 1)]
