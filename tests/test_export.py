@@ -14,6 +14,7 @@ import torch
 from satpipe.export import Probabilities, export_onnx, main, onnx_info
 from satpipe.predict import predict_file
 from satpipe.training.checkpoints import load_trained
+from tests.unsafe import unsafe_checkpoint
 
 
 def run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
@@ -70,3 +71,13 @@ def test_bad_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
     classifier = export_onnx(trained_run["train"], tmp_path / "c.onnx")
     with pytest.raises(Exception, match="a classification model, not a segmentation model"):
         predict_file([tmp_path / "any.tif"], classifier, tmp_path / "m.tif", progress=False)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(trained_run, tmp_path: Path, capsys) -> None:
+    marker = tmp_path / "marker"
+    best = trained_run["train"] / json.loads((trained_run["train"] / "manifest.json").read_text())["best_checkpoint"]
+    unsafe = unsafe_checkpoint(best, tmp_path / "unsafe.ckpt", marker)
+    assert main([str(unsafe), "--out", str(tmp_path / "out" / "model.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {unsafe}: refused: it references io.open") and err.count("\n") == 1
+    assert not marker.exists() and not (tmp_path / "out").exists()

@@ -12,6 +12,7 @@ from sklearn.metrics import jaccard_score
 from satpipe.evaluation.clouds import counts
 from satpipe.io.cloud38 import list_patches, read_ground_truth
 from satpipe.predict import main, predict_file
+from tests.unsafe import unsafe_checkpoint
 
 REAL = {"38cloud_satunet": "test", "38cloud_sorourmo": "train", "ghalamclouds80_satunet": "test"}
 
@@ -87,3 +88,11 @@ def test_missing_scene_and_not_a_checkpoint(trained_segmenter, tmp_path: Path, c
     bogus.write_bytes(b"not a checkpoint")
     scene = write(tmp_path / "s.tif", np.ones((4, 64, 64), np.uint16))
     assert "not a satpipe checkpoint" in run_bad(trained_segmenter, tmp_path, capsys, [scene], bogus)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(trained_segmenter, tmp_path: Path, capsys) -> None:
+    marker = tmp_path / "marker"
+    unsafe = unsafe_checkpoint(checkpoint(trained_segmenter), tmp_path / "unsafe.ckpt", marker)
+    scene = write(tmp_path / "s.tif", np.ones((4, 64, 64), np.uint16))
+    err = run_bad(trained_segmenter, tmp_path, capsys, [scene], unsafe)
+    assert err.startswith(f"error: {unsafe}: refused: it references io.open") and not marker.exists()
