@@ -28,7 +28,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
     Raises:
         DataError: If the file is missing, asks for anything but tensors and plain values (code that
-            unpickling would run), or is not a torch checkpoint.
+            unpickling would run), or is not a torch checkpoint at all.
     """
     path = Path(path)
     if not path.is_file():
@@ -41,9 +41,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
                 f"{path}: refused: it references {culprit[1]}, which no checkpoint needs "
                 "(only tensors and plain values are loaded)"
             ) from None
-        raise DataError(f"{path}: not a torch checkpoint ({type(e).__name__})") from None
+        raise DataError(f"{path}: not a satpipe checkpoint ({type(e).__name__})") from None
     except Exception as e:  # a truncated, foreign or damaged file
-        raise DataError(f"{path}: not a torch checkpoint ({type(e).__name__})") from None
+        raise DataError(f"{path}: not a satpipe checkpoint ({type(e).__name__})") from None
     if not isinstance(checkpoint, dict):
         raise DataError(f"{path}: not a satpipe checkpoint (holds a {type(checkpoint).__name__})")
     return checkpoint
