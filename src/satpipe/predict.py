@@ -126,6 +126,8 @@ def check_arguments(args: argparse.Namespace) -> str:
         settings = {k: SCENE_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in SCENE_DEFAULTS}
         check_scene_settings(**{k: v for k, v in settings.items() if k != "prob_out"}, batch_size=args.batch_size)
         vars(args).update(settings)
+        if args.prob_out is not None and args.prob_out.suffix.lower() not in MASK_SUFFIXES:
+            raise ConfigError(f"--prob-out {args.prob_out}: end it in .tif (it is a GeoTIFF)")
         outputs["--prob-out"] = args.prob_out or probability_path(args.out)
     else:
         if given := [f"--{k.replace('_', '-')}" for k in SCENE_DEFAULTS if getattr(args, k) is not None]:

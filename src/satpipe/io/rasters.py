@@ -138,8 +138,8 @@ def _mismatch(ds: Any, first: Any, first_name: str, per_band: bool) -> str | Non
 
 
 def _crs_name(crs: Any) -> str:
-    """``EPSG:32633`` where there is such a code, else the CRS's text, or ``no CRS``."""
-    return "no CRS" if crs is None else crs.to_string()
+    """``EPSG:32633`` where there is such a code, else the CRS's text, or ``none``."""
+    return "none" if crs is None else crs.to_string()
 
 
 class MaskWriter:
