@@ -11,9 +11,12 @@ import pytest
 import rasterio
 import torch
 
-from satpipe.export import Probabilities, export_onnx, main, onnx_info
-from satpipe.predict import predict_file
+from satpipe.export import main
+from satpipe.inference.models import Probabilities
+from satpipe.inference.onnx_export import export_onnx, onnx_info
+from satpipe.inference.scenes import predict_scene_file
 from satpipe.training.checkpoints import load_trained
+from tests.unsafe import unsafe_checkpoint
 
 
 def run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
@@ -53,8 +56,8 @@ def test_classifier_matches_pytorch(trained_run: dict[str, Path], tmp_path: Path
 def test_predict_with_the_exported_model_writes_the_same_mask(segmenter_onnx, trained_segmenter, tmp_path) -> None:
     scene = next((trained_segmenter["raw"] / "scenes").glob("LC08_*_T1.TIF"))
     kwargs = {"window": 256, "overlap": 32, "progress": False}
-    torch_run = predict_file([scene], trained_segmenter["train"], tmp_path / "torch.tif", **kwargs)  # its best
-    onnx_run = predict_file([scene], segmenter_onnx, tmp_path / "onnx.tif", **kwargs)
+    torch_run = predict_scene_file([scene], trained_segmenter["train"], tmp_path / "torch.tif", **kwargs)  # its best
+    onnx_run = predict_scene_file([scene], segmenter_onnx, tmp_path / "onnx.tif", **kwargs)
     with rasterio.open(torch_run.probability) as a, rasterio.open(onnx_run.probability) as b:
         pa, pb = a.read(1), b.read(1)
     valid = ~np.isnan(pa)
@@ -69,4 +72,34 @@ def test_bad_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert err.startswith(f"error: {bogus}: not a satpipe checkpoint") and err.count("\n") == 1
     classifier = export_onnx(trained_run["train"], tmp_path / "c.onnx")
     with pytest.raises(Exception, match="a classification model, not a segmentation model"):
-        predict_file([tmp_path / "any.tif"], classifier, tmp_path / "m.tif", progress=False)
+        predict_scene_file([tmp_path / "any.tif"], classifier, tmp_path / "m.tif", progress=False)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(trained_run, tmp_path: Path, capsys) -> None:
+    marker = tmp_path / "marker"
+    best = trained_run["train"] / json.loads((trained_run["train"] / "manifest.json").read_text())["best_checkpoint"]
+    unsafe = unsafe_checkpoint(best, tmp_path / "unsafe.ckpt", marker)
+    assert main([str(unsafe), "--out", str(tmp_path / "out" / "model.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {unsafe}: refused: it references io.open") and err.count("\n") == 1
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def test_bad_options_are_refused_before_the_checkpoint_is_read(tmp_path: Path, capsys) -> None:
+    ckpt, exported, blocker = tmp_path / "m.ckpt", tmp_path / "x.onnx", tmp_path / "file"
+    for path in (ckpt, exported, blocker):
+        path.write_bytes(b"not read")
+    cases = [
+        ([tmp_path / "none.ckpt"], f"{tmp_path / 'none.ckpt'}: checkpoint does not exist"),
+        ([ckpt, "--out", ckpt], f"--out {ckpt}: end it in .onnx"),
+        ([ckpt, "--out", tmp_path / "m.json"], "end it in .onnx"),
+        ([ckpt, "--out", blocker / "m.onnx"], f"--out: {blocker} is a file"),
+        ([exported, "--out", exported], f"--out {exported}: would overwrite the input {exported}"),
+        ([exported], f"--out {exported}: would overwrite the input {exported}"),  # the default: beside, .onnx
+    ]
+    for args, message in cases:
+        assert main([str(a) for a in args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "m.ckpt", "x.onnx"]
+    assert all(p.read_bytes() == b"not read" for p in (ckpt, exported, blocker))

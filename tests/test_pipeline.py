@@ -59,6 +59,7 @@ def test_first_run_executes_every_stage_and_prints_where_things_are(first, works
     checkpoint = Path(re.search(r"^checkpoint:\s+(\S+)", first.stdout, re.M)[1])
     assert checkpoint.is_file() and checkpoint.suffix == ".ckpt"
     assert re.search(r"^W&B run:\s+\S+offline-run-\S+", first.stdout, re.M)
+    assert "weights_only" not in first.stdout + first.stderr  # checkpoints are saved and read with it set
 
 
 def test_identical_rerun_executes_no_stage(first, workspace: Path) -> None:

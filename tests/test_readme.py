@@ -61,3 +61,16 @@ def test_paths_mentioned_exist() -> None:
 def test_dockerfile_installs_from_the_same_lock() -> None:
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
     assert "uv.lock" in dockerfile and dockerfile.count("uv sync --frozen") == 2 and "USER 1000" in dockerfile
+
+
+def test_satpipe_predict_and_export_commands_parse() -> None:
+    import shlex
+
+    from satpipe import export, predict
+
+    lines = re.findall(r"^uv run satpipe (predict|export) ((?:.*\\\n)*.*)$", README, re.M)
+    commands = [(name, shlex.split(rest.replace("\\\n", " "), comments=True)) for name, rest in lines]
+    assert {name for name, _ in commands} == {"predict", "export"}
+    for name, argv in commands:
+        if argv != ["--help"]:
+            (predict if name == "predict" else export).build_parser().parse_args(argv)  # exits on a bad option

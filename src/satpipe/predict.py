@@ -1,207 +1,195 @@
-"""Predict a cloud mask for a whole scene: ``python -m satpipe.predict SCENE... --checkpoint CKPT --out mask.tif``.
+"""Predict with a trained model: ``satpipe predict INPUT... --checkpoint MODEL --out OUT``.
 
-SCENE is one multi-band GeoTIFF, or one single-band file per band in the model's band order (for
-38-Cloud models: red green blue nir). The scene is read and written window by window, so its size is
-limited by disk, not memory. Outputs are Cloud-Optimized GeoTIFFs with the scene's CRS and transform:
-the mask (uint8: 1 cloud, 0 clear, 255 no data) and, beside it, the probability (float32, NaN no data).
+MODEL is a checkpoint (.ckpt), a training output folder (its best checkpoint) or an exported model
+(.onnx). What is predicted follows from --out:
+
+  --out mask.tif    a cloud segmenter predicts whole scenes. INPUT is one multi-band GeoTIFF, or one
+                    single-band file per band in the model's band order (38-Cloud models: red green
+                    blue nir). The scene is read and written window by window, so its size is limited
+                    by disk, not memory. Outputs are Cloud-Optimized GeoTIFFs with the scene's CRS and
+                    transform: the mask (uint8: 1 cloud, 0 clear, 255 no data) and, beside it, the
+                    probability (float32, NaN no data).
+  --out preds.csv   a scene classifier predicts chips. INPUT is chip files (JPEG, PNG or GeoTIFF) or
+                    folders of them (searched recursively). Each row holds the chip, its class and the
+                    probability of every class; --json also writes them as JSON.
+
+Every setting and path is checked before the model is loaded; nothing is written when one is wrong.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from dataclasses import dataclass
+from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import rasterio
-import torch
+from satpipe.errors import ConfigError, DataError, SatpipeError
+from satpipe.evaluation.blending import BLEND_MODES
+from satpipe.inference.settings import (
+    BLEND,
+    CHIP_BATCH,
+    OVERLAP,
+    THRESHOLD,
+    WINDOW,
+    WINDOW_BATCH,
+    check_batch_size,
+    check_device_name,
+    check_outputs,
+    check_scene_settings,
+    probability_path,
+)
 
-from satpipe.errors import DataError, SatpipeError
-from satpipe.evaluation.engine import BLEND_MODES, EngineStats, Predictor, predict_scene
-from satpipe.evaluation.segmentation import model_predictor
-from satpipe.io.rasters import MaskWriter, RasterScene
-from satpipe.training.checkpoints import load_trained
-from satpipe.training.segmentation import CloudSegmenter
+if TYPE_CHECKING:
+    from satpipe.inference.models import LoadedModel
 
-GDAL_CACHE_MB = 256
-PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
-
-
-@dataclass
-class Prediction:
-    """What was written, with the engine's statistics."""
-
-    mask: Path
-    probability: Path
-    height: int
-    width: int
-    cloud_fraction: float
-    stats: EngineStats
+MASK_SUFFIXES, TABLE_SUFFIXES = (".tif", ".tiff"), (".csv",)
+#: Scene prediction's settings and their defaults; a chip classifier takes none of them.
+SCENE_DEFAULTS = {"prob_out": None, "threshold": THRESHOLD, "window": WINDOW, "overlap": OVERLAP, "blend": BLEND}
 
 
-class _CountingWriter:
-    """Passes rows to the writer and counts cloudy and valid pixels on the way."""
-
-    def __init__(self, writer: MaskWriter) -> None:
-        self.writer, self.cloud, self.valid = writer, 0, 0
-
-    def write(self, row: int, prob: np.ndarray) -> None:
-        self.writer.write(row, prob)
-        valid = ~np.isnan(prob)
-        self.valid += int(valid.sum())
-        self.cloud += int((prob[valid] > self.writer.threshold).sum())
-
-
-def load_predictor(path: Path, device: torch.device) -> tuple[Predictor, list[str]]:
-    """Raw windows -> cloud probabilities, and the bands expected, from a checkpoint or an exported ONNX model.
-
-    Raises:
-        DataError: If the file is missing, not a satpipe model, or not a segmentation model.
-    """
-    path = Path(path)
-    if path.suffix == ".onnx":
-        return onnx_predictor(path)
-    module = load_trained(path, device)
-    if not isinstance(module, CloudSegmenter):
-        raise DataError(f"{path}: a {type(module).__name__}, not a segmentation model")
-    return model_predictor(module, device), list(module.hparams.band_names)
-
-
-def onnx_predictor(path: Path) -> tuple[Predictor, list[str]]:
-    """An exported segmenter run by ONNX Runtime (on the GPU when its CUDA provider is there)."""
-    import onnxruntime as ort
-
-    if not path.is_file():
-        raise DataError(f"{path}: model does not exist")
-    try:
-        session = ort.InferenceSession(
-            str(path), providers=[p for p in PROVIDERS if p in ort.get_available_providers()]
-        )
-        info = {k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
-    except Exception as e:  # a damaged or foreign file
-        raise DataError(f"{path}: not an ONNX model satpipe exported ({type(e).__name__})") from None
-    if info.get("task") != "cloud segmentation":
-        raise DataError(f"{path}: a {info.get('task', 'unknown')} model, not a segmentation model")
-
-    def predict(x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(session.run(None, {"image": x.float().cpu().numpy()})[0]).to(x.device)
-
-    return predict, list(info["bands"])
-
-
-def predict_file(
-    scene_paths: list[Path],
-    checkpoint: Path,
-    out: Path,
-    prob_out: Path | None = None,
-    *,
-    threshold: float = 0.5,
-    window: int = 384,
-    overlap: int = 64,
-    blend: str = "cosine",
-    batch_size: int | None = None,
-    device: str = "auto",
-    progress: bool = True,
-) -> Prediction:
-    """Predict a scene into a mask COG and a probability COG.
-
-    Raises:
-        DataError: For unreadable or mismatched band files, a band count other than the checkpoint's,
-            or a scene without any valid pixel. Nothing is written in that case.
-    """
-    dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
-    # Large batches keep a GPU busy; on a CPU they only cost memory (and small ones run faster there).
-    batch_size = batch_size or (16 if dev.type == "cuda" else 2)
-    predictor, bands = load_predictor(checkpoint, dev)
-    prob_out = prob_out or out.with_name(out.stem + ".prob" + out.suffix)
-    # GDAL caches raster blocks up to 5% of RAM by default; a fixed cap keeps memory flat whatever the scene.
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), RasterScene(scene_paths) as scene:
-        if scene.count != len(bands):
-            raise DataError(
-                f"{scene_paths[0]}: {scene.count} band(s), but {checkpoint} expects {len(bands)} ({', '.join(bands)})"
-            )
-        writer = MaskWriter(
-            out,
-            prob_out,
-            height=scene.height,
-            width=scene.width,
-            crs=scene.crs,
-            transform=scene.transform,
-            threshold=threshold,
-        )
-        counter = _CountingWriter(writer)
-        try:
-            stats = predict_scene(
-                scene,
-                predictor,
-                counter,
-                window=window,
-                overlap=overlap,
-                blend=blend,
-                batch_size=batch_size,
-                device=dev,
-                progress=progress,
-            )
-            if stats.windows_run == 0:
-                raise DataError(
-                    f"{scene_paths[0]}: every pixel is no data ({scene.nodata:g} in all bands); nothing to predict"
-                )
-        except BaseException:
-            writer.abort()
-            raise
-        writer.close()
-    return Prediction(out, prob_out, scene.height, scene.width, counter.cloud / max(counter.valid, 1), stats)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
+def build_parser(prog: str = "python -m satpipe.predict") -> argparse.ArgumentParser:
+    """The command line; parsing it imports nothing heavy, so ``--help`` answers at once."""
     parser = argparse.ArgumentParser(
-        prog="python -m satpipe.predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("scene", nargs="+", type=Path, help="a multi-band GeoTIFF, or one file per band in model order")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="INPUT",
+        help="scene files (segmenters); chip files or folders of chips (classifiers)",
+    )
     parser.add_argument(
         "--checkpoint",
         required=True,
         type=Path,
-        help="a satpipe segmentation checkpoint (.ckpt) or exported model (.onnx)",
+        metavar="MODEL",
+        help="a satpipe checkpoint (.ckpt), training output folder or exported model (.onnx); required",
     )
-    parser.add_argument("--out", required=True, type=Path, help="the mask to write (GeoTIFF)")
-    parser.add_argument("--prob-out", type=Path, help="the probability to write (default: beside --out, .prob.tif)")
-    parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--window", type=int, default=384)
-    parser.add_argument("--overlap", type=int, default=64)
-    parser.add_argument("--blend", default="cosine", choices=BLEND_MODES)
-    parser.add_argument("--batch-size", type=int, help="windows per model call (default: 16 on a GPU, 2 on a CPU)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    args = parser.parse_args(argv)
-    if not 0 <= args.overlap < args.window or args.window % 32:
-        parser.error(
-            f"--window must be a multiple of 32 and --overlap in [0, window); got {args.window}, {args.overlap}"
+    parser.add_argument(
+        "--out", required=True, type=Path, help="the mask to write (.tif) or the predictions to write (.csv); required"
+    )
+    scenes = parser.add_argument_group("scenes (segmenters, --out .tif)")
+    scenes.add_argument("--prob-out", type=Path, help="the probability to write (default: beside --out, .prob.tif)")
+    scenes.add_argument(
+        "--threshold", type=float, help=f"cloud where the probability exceeds it, in (0, 1) (default: {THRESHOLD})"
+    )
+    scenes.add_argument("--window", type=int, help=f"window side in pixels, a multiple of 32 (default: {WINDOW})")
+    scenes.add_argument(
+        "--overlap", type=int, help=f"pixels shared by neighbouring windows, in [0, window) (default: {OVERLAP})"
+    )
+    scenes.add_argument(
+        "--blend",
+        choices=BLEND_MODES,
+        help="how overlapping windows are weighted: cosine ramp, gaussian, center (keep each window's centre) "
+        f"or none (plain averaging) (default: {BLEND})",
+    )
+    chips = parser.add_argument_group("chips (classifiers, --out .csv)")
+    chips.add_argument("--json", type=Path, help="also write the predictions as JSON to this path (default: none)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"windows or chips per model call (default: {WINDOW_BATCH['cuda']} windows on a GPU, "
+        f"{WINDOW_BATCH['cpu']} on a CPU; {CHIP_BATCH} chips)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto (a GPU when one is usable), cpu, cuda or cuda:N (default: auto)"
+    )
+    return parser
+
+
+def check_arguments(args: argparse.Namespace) -> str:
+    """Check every setting and path of a parsed command line; returns ``scenes`` or ``chips``.
+
+    Raises:
+        ConfigError: For a setting out of range, or one that does not apply to what --out asks for.
+        DataError: For a missing input or model, or an output that would replace an input or another output.
+    """
+    check_device_name(args.device)
+    check_batch_size(args.batch_size)
+    suffix = args.out.suffix.lower()
+    if suffix not in MASK_SUFFIXES + TABLE_SUFFIXES:
+        raise ConfigError(
+            f"--out {args.out}: end it in .tif (a cloud mask, from a segmenter) or .csv (classes, from a classifier)"
         )
+    kind = "scenes" if suffix in MASK_SUFFIXES else "chips"
+    if not args.checkpoint.exists():
+        raise DataError(f"{args.checkpoint}: model does not exist")
+    for path in args.inputs:
+        if not (path.is_file() or (kind == "chips" and path.is_dir())):
+            raise DataError(f"{path}: {'scene file' if kind == 'scenes' else 'chip or folder'} does not exist")
+    outputs = {"--out": args.out}
+    if kind == "scenes":
+        if args.json is not None:
+            raise ConfigError("--json applies to chip predictions (--out .csv), not to a mask")
+        settings = {k: SCENE_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in SCENE_DEFAULTS}
+        check_scene_settings(**{k: v for k, v in settings.items() if k != "prob_out"}, batch_size=args.batch_size)
+        vars(args).update(settings)
+        if args.prob_out is not None and args.prob_out.suffix.lower() not in MASK_SUFFIXES:
+            raise ConfigError(f"--prob-out {args.prob_out}: end it in .tif (it is a GeoTIFF)")
+        outputs["--prob-out"] = args.prob_out or probability_path(args.out)
+    else:
+        if given := [f"--{k.replace('_', '-')}" for k in SCENE_DEFAULTS if getattr(args, k) is not None]:
+            raise ConfigError(f"{', '.join(given)}: scene settings; --out .csv classifies chips and takes none of them")
+        if args.json is not None:
+            if args.json.suffix.lower() != ".json":
+                raise ConfigError(f"--json {args.json}: end it in .json")
+            outputs["--json"] = args.json
+    check_outputs([*args.inputs, args.checkpoint], outputs)
+    return kind
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m satpipe.predict") -> int:
+    """Command-line entry point; returns the exit status."""
+    args = build_parser(prog).parse_args(argv)
     try:
-        result = predict_file(
-            args.scene,
-            args.checkpoint,
-            args.out,
-            args.prob_out,
-            threshold=args.threshold,
-            window=args.window,
-            overlap=args.overlap,
-            blend=args.blend,
-            batch_size=args.batch_size,
-            device=args.device,
-        )
+        kind = check_arguments(args)
+        # Imported only now: the model stack (torch, Lightning, rasterio, ONNX Runtime) takes seconds to load.
+        from satpipe.inference.models import load_model, resolve_device
+
+        model = load_model(args.checkpoint, resolve_device(args.device))
+        if kind == "scenes":
+            print(predict_scenes(args, model))
+        else:
+            print(predict_chips(args, model))
     except SatpipeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(
+    return 0
+
+
+def predict_scenes(args: argparse.Namespace, model: LoadedModel) -> str:
+    """Predict the scene into the mask and probability; returns the summary line."""
+    from satpipe.inference.scenes import predict_scene_file
+
+    result = predict_scene_file(
+        args.inputs,
+        model,
+        args.out,
+        args.prob_out,
+        threshold=args.threshold,
+        window=args.window,
+        overlap=args.overlap,
+        blend=args.blend,
+        batch_size=args.batch_size,
+    )
+    return (
         f"wrote {result.mask} and {result.probability}: {result.width}x{result.height} pixels, "
         f"{result.cloud_fraction:.1%} of valid pixels cloudy ({result.stats.windows_run} windows, "
         f"{result.stats.windows_skipped} skipped as no data)"
     )
-    return 0
+
+
+def predict_chips(args: argparse.Namespace, model: LoadedModel) -> str:
+    """Classify the chips and write the CSV (and JSON); returns the summary line."""
+    from satpipe.inference.chips import classify_chips, write_predictions
+
+    predictions = classify_chips(args.inputs, model, batch_size=args.batch_size)
+    write_predictions(predictions, model.info["classes"], args.out, args.json)
+    counts = ", ".join(f"{label} {n}" for label, n in Counter(p.label for p in predictions).most_common(3))
+    written = f"{args.out} and {args.json}" if args.json else str(args.out)
+    return f"wrote {written}: {len(predictions)} chips classified (most often: {counts})"
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def test_corrupt_and_wrong_images(tmp_path: Path) -> None:
         eurosat.read_chip(truncated, "rgb")
     gray = tmp_path / "gray.jpg"
     Image.fromarray(np.zeros((64, 64), np.uint8)).save(gray)
-    with pytest.raises(DataError, match="gray.jpg: expected a 3-band RGB image"):
+    with pytest.raises(DataError, match="gray.jpg: expected 3 bands, got 1"):
         eurosat.read_chip(gray, "rgb")
     garbage = tmp_path / "garbage.tif"
     garbage.write_bytes(b"not a tiff at all")
@@ -95,7 +95,7 @@ def write_tif(path: Path, data: np.ndarray) -> Path:
 
 def test_wrong_band_count_and_nan(tmp_path: Path) -> None:
     four = write_tif(tmp_path / "four.tif", np.zeros((4, 64, 64), np.uint16))
-    with pytest.raises(DataError, match="four.tif: expected 13 bands .* got 4"):
+    with pytest.raises(DataError, match="four.tif: expected 13 bands, got 4"):
         eurosat.read_chip(four, "ms")
     data = np.ones((13, 64, 64), np.float32)
     data[3, 5, 5] = np.nan

@@ -32,6 +32,21 @@ def test_per_band_files_of_different_sizes(tmp_path: Path) -> None:
         RasterScene([a, b])
 
 
+def test_per_band_files_on_different_grids(tmp_path: Path) -> None:
+    grid = {"crs": "EPSG:32633", "transform": from_origin(500000, 4600000, 30, 30)}
+    red = write(tmp_path / "red.tif", np.ones((1, 40, 50), np.uint16), **grid)
+    utm34 = write(tmp_path / "nir.tif", np.ones((1, 40, 50), np.uint16), **{**grid, "crs": "EPSG:32634"})
+    with pytest.raises(DataError, match=r"nir.tif: CRS EPSG:32634, but red.tif is in EPSG:32633"):
+        RasterScene([red, utm34])
+    shifted = {**grid, "transform": from_origin(500030, 4600000, 30, 30)}
+    moved = write(tmp_path / "green.tif", np.ones((1, 40, 50), np.uint16), **shifted)
+    with pytest.raises(DataError, match=r"green.tif: transform \(30.0, 0.0, 500030.0"):
+        RasterScene([red, moved])
+    plain = write(tmp_path / "plain.tif", np.ones((1, 40, 50), np.uint16))
+    with pytest.raises(DataError, match=r"plain.tif: CRS none, but red.tif is in EPSG:32633"):
+        RasterScene([red, plain])
+
+
 def test_valid_pixels_follow_nodata_in_every_band(tmp_path: Path) -> None:
     data = np.ones((2, 4, 4), np.int16)
     data[:, 0, 0] = -32768

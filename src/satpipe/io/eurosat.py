@@ -9,18 +9,16 @@ then B8A).
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import rasterio
 from PIL import Image, UnidentifiedImageError
-from rasterio.errors import RasterioIOError
 
 from satpipe.errors import DataError, DatasetNotFoundError
 from satpipe.io.archive import extract_archive
+from satpipe.io.chips import natural_key, read_image
 from satpipe.io.download import RemoteFile, download
 from satpipe.io.headers import raster_header
 
@@ -123,10 +121,6 @@ def find_image_root(root: Path, bands: Bands) -> Path:
     raise DatasetNotFoundError(f"{root}: no EuroSAT class folders with {kind} found")
 
 
-def _natural_key(path: str) -> tuple[object, ...]:
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path))
-
-
 def list_samples(image_root: Path, bands: Bands) -> list[Sample]:
     """List every chip under the image root, in a stable order.
 
@@ -143,7 +137,7 @@ def list_samples(image_root: Path, bands: Bands) -> list[Sample]:
     for label, name in enumerate(CLASSES):
         if name not in folders:
             raise DataError(f"{image_root / name}: class folder missing")
-        files = sorted((p.relative_to(image_root).as_posix() for p in _images(folders[name], bands)), key=_natural_key)
+        files = sorted((p.relative_to(image_root).as_posix() for p in _images(folders[name], bands)), key=natural_key)
         if not files:
             raise DataError(f"{folders[name]}: class folder holds no {'/'.join(SUFFIXES[bands])} files")
         samples.extend(Sample(f, label) for f in files)
@@ -181,25 +175,9 @@ def chip_header(path: Path, bands: Bands) -> tuple[tuple[int, int, int], str]:
 
 
 def read_chip(path: Path, bands: Bands) -> np.ndarray:
-    """Read one chip as a ``(C, H, W)`` array in its stored dtype, checking that it is sound.
+    """Read one chip of the ``bands`` product as a ``(C, H, W)`` array in its stored dtype, checking that it is sound.
 
     Raises:
         DataError: If the file is unreadable, has the wrong band count, or holds NaN values.
     """
-    if bands == "rgb":
-        try:
-            with Image.open(path) as im:
-                _check_rgb(im, path)
-                im.load()
-                return np.asarray(im).transpose(2, 0, 1)  # (H, W, 3) -> (3, H, W)
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise DataError(f"{path}: unreadable image ({e})") from None
-    try:
-        with rasterio.open(path) as src:
-            _check_ms(src.count, path)
-            chip = src.read()
-    except RasterioIOError as e:
-        raise DataError(f"{path}: unreadable GeoTIFF ({e})") from None
-    if np.issubdtype(chip.dtype, np.floating) and not np.isfinite(chip).all():
-        raise DataError(f"{path}: holds NaN or infinite values")
-    return chip
+    return read_image(path, len(BAND_NAMES[bands]))

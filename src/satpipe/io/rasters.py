@@ -80,7 +80,7 @@ class RasterScene:
     Use as a context manager; it keeps the files open between window reads.
 
     Raises:
-        DataError: If a file is missing or unreadable, or the band files differ in size.
+        DataError: If a file is missing or unreadable, or the band files differ in size, CRS or transform.
     """
 
     def __init__(self, paths: Sequence[Path | str]) -> None:
@@ -103,14 +103,9 @@ class RasterScene:
                 raise DataError(f"{path}: unreadable raster ({e})") from None
         first = self.datasets[0]
         for path, ds in zip(self.paths, self.datasets, strict=True):
-            if (ds.height, ds.width) != (first.height, first.width):
+            if problem := _mismatch(ds, first, self.paths[0].name, per_band=len(self.paths) > 1):
                 self._stack.close()
-                raise DataError(
-                    f"{path}: {ds.width}x{ds.height} pixels, but {self.paths[0].name} is {first.width}x{first.height}"
-                )
-            if len(self.paths) > 1 and ds.count != 1:
-                self._stack.close()
-                raise DataError(f"{path}: per-band scene files must hold one band each, this one holds {ds.count}")
+                raise DataError(f"{path}: {problem}")
             if ds.dtypes[0] != first.dtypes[0]:
                 self._stack.close()
                 raise DataError(f"{path}: {ds.dtypes[0]} values, but {self.paths[0].name} holds {first.dtypes[0]}")
@@ -140,6 +135,25 @@ class RasterScene:
 
     def valid(self, data: np.ndarray) -> np.ndarray:
         return ~np.all(data == self.nodata, axis=0)
+
+
+def _mismatch(ds: Any, first: Any, first_name: str, per_band: bool) -> str | None:
+    """Why a band file cannot be stacked with the first one, or None."""
+    if (ds.height, ds.width) != (first.height, first.width):
+        return f"{ds.width}x{ds.height} pixels, but {first_name} is {first.width}x{first.height}"
+    if per_band and ds.count != 1:
+        return f"per-band scene files must hold one band each, this one holds {ds.count}"
+    # The outputs take the first file's grid: a band on another grid would be predicted misplaced.
+    if ds.crs != first.crs:
+        return f"CRS {_crs_name(ds.crs)}, but {first_name} is in {_crs_name(first.crs)}"
+    if not ds.transform.almost_equals(first.transform):
+        return f"transform {tuple(ds.transform)[:6]}, but {first_name} has {tuple(first.transform)[:6]}"
+    return None
+
+
+def _crs_name(crs: Any) -> str:
+    """``EPSG:32633`` where there is such a code, else the CRS's text, or ``none``."""
+    return "none" if crs is None else crs.to_string()
 
 
 class MaskWriter:

@@ -239,7 +239,8 @@ class ResumeCheckpoint(pl.Callback):
     def _save(self, trainer: pl.Trainer, done_batches: int) -> None:
         self._pending = {"rng": rng_states(), "done_batches": done_batches}
         tmp = self.folder / f".{RESUME_CHECKPOINT}.partial"
-        trainer.save_checkpoint(tmp)  # every process takes part; the first alone writes
+        # Everything a resumed run needs, not the weights only; every process takes part, the first alone writes.
+        trainer.save_checkpoint(tmp, weights_only=False)
         self._pending = None
         if trainer.is_global_zero:
             os.replace(tmp, self.folder / RESUME_CHECKPOINT)

@@ -10,6 +10,7 @@ import torch
 from satpipe.artifacts import read_manifest
 from satpipe.errors import DataError
 from satpipe.training.classifier import SceneClassifier
+from satpipe.training.safe_load import read_checkpoint
 from satpipe.training.segmentation import CloudSegmenter
 from satpipe.training.semi import SemiSegmenter
 from satpipe.training.trainer import TRAIN_STAGE
@@ -25,19 +26,23 @@ def module_class(hparams: dict[str, object]) -> type[pl.LightningModule]:
 def load_trained(path: Path, map_location: str | torch.device = "cpu") -> pl.LightningModule:
     """A checkpoint (``.ckpt``), or the best one of a training output folder, in eval mode.
 
+    The file is read once, without running code from it (:func:`read_checkpoint`), and the module is
+    rebuilt from its saved hyperparameters and weights.
+
     Raises:
-        DataError: If the file is missing or is not a satpipe checkpoint.
+        DataError: If the file is missing, unsafe or not a satpipe checkpoint.
     """
     path = Path(path)
     if path.is_dir():
         path = path / read_manifest(path, TRAIN_STAGE)["best_checkpoint"]
-    if not path.is_file():
-        raise DataError(f"{path}: checkpoint does not exist")
+    checkpoint = read_checkpoint(path)
     try:
-        hparams = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["hyper_parameters"]
+        hparams = dict(checkpoint["hyper_parameters"])
         cls = module_class(hparams)
-        # The checkpoint holds every weight: fetching a classifier's pretrained backbone again would be wasted.
-        rebuild = {"pretrained": False} if cls is SceneClassifier else {}
-        return cls.load_from_checkpoint(path, map_location=map_location, **rebuild).eval()
-    except Exception as e:  # any unpickling error, missing key or shape mismatch means: not ours
+        if cls is SceneClassifier:  # the checkpoint holds every weight: fetching a pretrained backbone is waste
+            hparams["pretrained"] = False
+        module = cls(**hparams)
+        module.load_state_dict(checkpoint["state_dict"])
+    except Exception as e:  # a missing key, an unknown setting or a shape mismatch means: not ours
         raise DataError(f"{path}: not a satpipe checkpoint ({type(e).__name__})") from None
+    return module.to(map_location).eval()

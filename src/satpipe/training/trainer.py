@@ -22,6 +22,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from satpipe.artifacts import atomic_dir, write_manifest
 from satpipe.training.callbacks import RESUME_CHECKPOINT, FiniteLoss, ResumeCheckpoint
+from satpipe.training.safe_load import WEIGHTS_ONLY, read_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +211,8 @@ def train_and_record(
         saved = Path(work_dir or folder) / RESUME_CHECKPOINT
         resume = saved if work_dir and saved.is_file() else None
         extra = [ResumeCheckpoint(folder, resume_every_n_steps, on_checkpoint)] if work_dir else []
+        if resume is not None:
+            read_checkpoint(resume)  # refuse an unsafe or damaged file in one line, before anything starts
         if resume is not None and first:
             logger.info("resuming from %s", resume)
             history = folder / METRICS_CSV
@@ -231,7 +234,7 @@ def train_and_record(
             accelerator=accelerator,
         )
         start = time.perf_counter()
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=WEIGHTS_ONLY)
         manifest_fields["fit_seconds"] = round(time.perf_counter() - start, 2)
         if not first:
             return {}

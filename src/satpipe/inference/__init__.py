@@ -1,0 +1,1 @@
+"""Prediction with trained models: whole scenes, chips, and models exported to ONNX."""
