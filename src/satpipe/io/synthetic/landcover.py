@@ -149,10 +149,16 @@ def _rotated(shape: tuple[int, int], angle: float, rng: np.random.Generator) -> 
     return xx * np.cos(angle) + yy * np.sin(angle), -xx * np.sin(angle) + yy * np.cos(angle)
 
 
-def _zone(rng: np.random.Generator, shape: tuple[int, int], fraction: float, beta: float) -> np.ndarray:
-    """An irregular region covering about ``fraction`` of the scene, without specks of a few pixels."""
+def _zone(
+    rng: np.random.Generator, shape: tuple[int, int], fraction: float, beta: float, within: np.ndarray | None = None
+) -> np.ndarray:
+    """An irregular region covering about ``fraction`` of the scene (inside ``within``), without specks."""
     field = fractal_noise(rng, shape, beta)
-    return binary_opening(field > np.quantile(field, 1 - fraction), iterations=2)
+    room = field if within is None else field[within]
+    if room.size == 0:
+        return np.zeros(shape, bool)
+    zone = field > np.quantile(room, max(0.0, 1 - fraction * field.size / room.size))
+    return binary_opening(zone if within is None else zone & within, iterations=2)
 
 
 def _vegetation(path: list[np.ndarray], phase: np.ndarray | float) -> np.ndarray:
@@ -239,19 +245,20 @@ def render_scene(rng: np.random.Generator, size: int, style: SceneStyle | None =
     s = style or draw_style(rng)
     shape = (size, size)
     labels = np.full(shape, _ID["grassland"], np.uint8)
-    labels[_zone(rng, shape, s.forest_fraction, 2.8)] = _ID["forest"]
-    labels[_zone(rng, shape, s.barren_fraction, 3.4)] = _ID["barren"]
     parcel, row_phase, count = _parcels(rng, s, shape)
     # Farmland takes whole parcels: those whose larger part lies in a smooth region.
     share = np.bincount(parcel.ravel(), _zone(rng, shape, s.crop_fraction, 3.2).ravel(), minlength=count)
     crop_zone = (share > 0.5 * np.bincount(parcel.ravel(), minlength=count))[parcel]
     is_crop = rng.random(count) < 0.8  # the rest are meadows: grassland parcels
     labels[crop_zone] = np.where(is_crop[parcel[crop_zone]], _ID["cropland"], _ID["grassland"])
-    urban_zone = _zone(rng, shape, s.urban_fraction, 3.5) & ~crop_zone
+    urban_zone = _zone(rng, shape, s.urban_fraction, 3.5, within=~crop_zone)
     streets, buildings, building_height, roof_gain = _urban(rng, s, shape, urban_zone)
-    labels[urban_zone] = _ID["grassland"]  # gardens and lawns between houses
-    labels[buildings] = _ID["building"]
+    labels[buildings] = _ID["building"]  # the rest of the town is gardens and lawns: grassland
     labels[streets] = _ID["road"]
+    # Forest and barren land share the open country, so every scene has both.
+    forest = _zone(rng, shape, s.forest_fraction, 2.8, within=~crop_zone & ~urban_zone)
+    labels[forest] = _ID["forest"]
+    labels[_zone(rng, shape, s.barren_fraction, 3.4, within=~crop_zone & ~urban_zone & ~forest)] = _ID["barren"]
     water = _zone(rng, shape, s.lake_fraction, 3.4) if s.lake_fraction else np.zeros(shape, bool)
     if s.river_px:
         water |= _road(rng, shape, s.river_px)
