@@ -13,9 +13,12 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import rasterio
@@ -158,6 +161,8 @@ def glob_escape(text: str) -> str:
 
 
 _TRANSFORM_TOLERANCE = 1e-6  # relative to the pixel size
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -207,21 +212,22 @@ def _read(ds: Any, path: Path, what: str, window: Window | None = None, bands: i
         raise DataError(f"{path}: unreadable {what}, truncated or corrupt ({_short(e)})") from None
 
 
-def _check_image(desc: DatasetDescription, path: Path, ds: Any, first: tuple[Path, ImageInfo] | None) -> ImageInfo:
-    info = ImageInfo(ds.count, ds.dtypes[0])
+def _image_info(desc: DatasetDescription, path: Path, ds: Any) -> ImageInfo:
     if desc.bands and ds.count != len(desc.bands):
         raise DataError(f"{path}: {ds.count} band(s), but {desc.path.name} lists {len(desc.bands)} under bands")
     if len(set(ds.dtypes)) > 1:
         raise DataError(f"{path}: bands of different data types ({', '.join(ds.dtypes)})")
-    if first is not None:
-        other, expected = first
-        if info.count != expected.count:
-            raise DataError(f"{path}: {info.count} band(s), but {other} has {expected.count}; band counts must agree")
-        if info.dtype != expected.dtype:
-            raise DataError(f"{path}: data type {info.dtype}, but {other} is {expected.dtype}; data types must agree")
     last = _blocks(ds)[-1]  # reading the last rows finds a truncated file without reading all of it
     _read(ds, path, "image", Window(0, last.row_off + last.height - 1, ds.width, 1))
-    return info
+    return ImageInfo(ds.count, ds.dtypes[0])
+
+
+def _agree(path: Path, info: ImageInfo, first: tuple[Path, ImageInfo]) -> None:
+    other, expected = first
+    if info.count != expected.count:
+        raise DataError(f"{path}: {info.count} band(s), but {other} has {expected.count}; band counts must agree")
+    if info.dtype != expected.dtype:
+        raise DataError(f"{path}: data type {info.dtype}, but {other} is {expected.dtype}; data types must agree")
 
 
 def _georeferenced(ds: Any) -> bool:
@@ -250,20 +256,17 @@ def _count_values(desc: DatasetDescription, path: Path, ds: Any) -> np.ndarray:
     counts = np.zeros(max(allowed) + 1, np.int64)
     for window in _blocks(ds):
         block = _read(ds, path, "mask", window, 1)
-        if block.dtype.itemsize <= 2 and block.min() >= 0:
-            found = np.bincount(block.ravel(), minlength=len(counts))  # fast for uint8/uint16
+        if block.dtype.kind == "u" and block.dtype.itemsize <= 2:  # a histogram is much faster than sorting
+            histogram = np.bincount(block.ravel())
+            values = np.flatnonzero(histogram)
+            found = histogram[values]
         else:
-            values, n = np.unique(block, return_counts=True)
-            found = np.zeros(max(int(values.max()) + 1, len(counts)), np.int64)
-            if values.min() < 0:
-                raise DataError(f"{path}: mask value {int(values.min())} {_not_allowed(desc)}")
-            found[values] = n
-        extra = np.flatnonzero(found[len(counts) :]) + len(counts)
-        bad = sorted({int(v) for v in np.flatnonzero(found[: len(counts)]) if v not in allowed} | set(extra.tolist()))
+            values, found = np.unique(block, return_counts=True)
+        bad = [int(v) for v in values if int(v) not in allowed]
         if bad:
             shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
             raise DataError(f"{path}: mask value(s) {shown} {_not_allowed(desc)}")
-        counts += found[: len(counts)]
+        counts[values] += found
     return counts
 
 
@@ -273,7 +276,27 @@ def _not_allowed(desc: DatasetDescription) -> str:
     return f"not in classes ({values}){ignore} of {desc.path}"
 
 
-def check_scenes(desc: DatasetDescription, scenes: list[Scene], *, progress: bool = False) -> SceneCheck:
+def _in_order(check: Callable[[T], R], items: Sequence[T], description: str, progress: bool) -> Iterator[R]:
+    """``check`` of every item on a few threads (file reads release the GIL), yielded in order.
+
+    The first failure in order is raised, and checks not yet started are dropped.
+    """
+    pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+    try:
+        yield from track(pool.map(check, items), total=len(items), description=description, disable=not progress)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _scene_facts(desc: DatasetDescription, scene: Scene) -> tuple[ImageInfo, np.ndarray, bool]:
+    with _open(scene.image, "image") as img:
+        info = _image_info(desc, scene.image, img)
+        with _open(scene.mask, f"mask of {scene.image.name}") as msk:
+            _check_geometry(scene.image, img, scene.mask, msk)
+            return info, _count_values(desc, scene.mask, msk), _georeferenced(img)
+
+
+def check_scenes(desc: DatasetDescription, scenes: Sequence[Scene], *, progress: bool = False) -> SceneCheck:
     """Check every scene's image and mask (see the module docstring); the first problem raises.
 
     Returns:
@@ -284,27 +307,28 @@ def check_scenes(desc: DatasetDescription, scenes: list[Scene], *, progress: boo
     """
     if not scenes:
         raise DataError(f"{desc.path}: the description names no scene")
+    facts = _in_order(partial(_scene_facts, desc), scenes, "checking scenes", progress)
     first: tuple[Path, ImageInfo] | None = None
     class_pixels: dict[str, list[int]] = {}
     ignored: dict[str, int] = {}
     georeferenced = True
-    for scene in track(scenes, description="checking scenes", disable=not progress):
-        with _open(scene.image, "image") as img:
-            info = _check_image(desc, scene.image, img, first)
-            first = first or (scene.image, info)
-            with _open(scene.mask, f"mask of {scene.image.name}") as msk:
-                _check_geometry(scene.image, img, scene.mask, msk)
-                counts = _count_values(desc, scene.mask, msk)
-            georeferenced &= _georeferenced(img)
-        padded = np.zeros(max(len(counts), max(desc.values) + 1), np.int64)
-        padded[: len(counts)] = counts
-        class_pixels[scene.stem] = [int(padded[v]) for v in desc.values]
-        ignored[scene.stem] = int(counts.sum() - sum(class_pixels[scene.stem]))
+    for scene, (info, counts, geo) in zip(scenes, facts, strict=True):
+        first = first or (scene.image, info)
+        _agree(scene.image, info, first)
+        class_pixels[scene.stem] = [int(counts[v]) if v < len(counts) else 0 for v in desc.values]
+        ignored[scene.stem] = int(counts.sum()) - sum(class_pixels[scene.stem])
+        georeferenced &= geo
     assert first is not None
     return SceneCheck(first[1], class_pixels, ignored, georeferenced)
 
 
-def check_chips(desc: DatasetDescription, chips: list[Chip], *, progress: bool = False) -> ImageInfo:
+def _chip_info(desc: DatasetDescription, chip: Chip) -> ImageInfo:
+    with _open(chip.image, "image") as ds:
+        _read(ds, chip.image, "image")  # chips are small: read them whole
+        return _image_info(desc, chip.image, ds)
+
+
+def check_chips(desc: DatasetDescription, chips: Sequence[Chip], *, progress: bool = False) -> ImageInfo:
     """Check that every chip reads whole and that band counts and data types agree.
 
     Raises:
@@ -313,10 +337,8 @@ def check_chips(desc: DatasetDescription, chips: list[Chip], *, progress: bool =
     if not chips:
         raise DataError(f"{desc.path}: the description names no image")
     first: tuple[Path, ImageInfo] | None = None
-    for chip in track(chips, description="checking chips", disable=not progress):
-        with _open(chip.image, "image") as ds:
-            info = _check_image(desc, chip.image, ds, first)
-            _read(ds, chip.image, "image")  # chips are small: read them whole
-            first = first or (chip.image, info)
+    for chip, info in zip(chips, _in_order(partial(_chip_info, desc), chips, "checking chips", progress), strict=True):
+        first = first or (chip.image, info)
+        _agree(chip.image, info, first)
     assert first is not None
     return first[1]

@@ -1,4 +1,4 @@
-"""The ``dataset.yaml`` that describes a user's own dataset, and the scenes or chips it names.
+"""The ``dataset.yaml`` that describes a user's own dataset (the files it names: :mod:`satpipe.io.dataset_files`).
 
 A description sits at the root of a data folder::
 
@@ -37,7 +37,7 @@ from satpipe.errors import DataError, DatasetNotFoundError
 FILENAME = "dataset.yaml"
 TASKS = ("segmentation", "classification")
 SPLITS = ("train", "val", "test")
-IGNORE = 255  #: class id of pixels that count in no loss and no metric
+IGNORE = 255  #: class id of pixels that count in no loss and no metric (as in segmentation patches)
 MAX_CLASSES = 255
 KEYS = ("name", "task", "classes", "ignore_index", "bands", "nodata", "images", "masks", "splits", "colors")
 REQUIRED = ("task", "classes", "images")
@@ -92,7 +92,7 @@ class DatasetDescription:
 
     def rgb_colors(self) -> list[tuple[int, int, int]]:
         """Class colours as 0-255 RGB triples, in class order."""
-        return [tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in self.colors]  # type: ignore[misc]
+        return [(int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)) for c in self.colors]
 
 
 class _StrictLoader(yaml.SafeLoader):

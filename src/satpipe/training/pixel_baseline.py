@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-IGNORE = 255
+from satpipe.data.patches import IGNORE
 
 
 class PixelClassifier(nn.Module):
