@@ -97,4 +97,4 @@ def test_a_sweep_tunes_the_semi_supervised_arm(first, workspace: Path) -> None:
     assert trials == {"1": "executed", "2": "cached"}  # 0.95 is the preset's: the first run trained that arm
     assert re.search(r"^best:\s+trial \d \(0\.\d{4}\): uv run run.py semi .*--set semi.threshold=0\.9", result.stdout,
                      re.M)  # fmt: skip
-    assert (workspace / "reports" / "semi-sweep.html").read_text().count("<tr><td") == 2
+    assert (workspace / "reports" / "semi-sweep.html").read_text().count("<tr><td data-value=") == 2

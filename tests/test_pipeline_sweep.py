@@ -23,6 +23,7 @@ TINY = [
     for arg in ("--set", setting)
 ]  # fmt: skip
 GRID = ["--sweep", "training.phase2_lr=1e-3,3e-3", "--sweep", "training.label_smoothing=0.0,0.1"]
+TRIAL_ROW = "<tr><td data-value="  # a row of the trial table (the references table has rows too)
 
 
 def trials(stdout: str) -> dict[int, str]:
@@ -53,7 +54,7 @@ def test_a_four_trial_grid_runs_and_reports_every_trial(first, workspace: Path) 
     assert len(accuracies) == 4 and all(0 <= float(a) <= 1 for a in accuracies)
     html = (workspace / "reports" / "quickstart-sweep.html").read_text()
     assert (
-        html.count("<tr><td data-value=") == 4
+        html.count(TRIAL_ROW) == 4
         and "Parallel coordinates" in html
         and "Reproduce it: <code>uv run run.py" in html
     )
@@ -65,7 +66,7 @@ def test_the_sweep_report_renders_in_headless_chromium(first, workspace: Path, t
     report = workspace / "reports" / "quickstart-sweep.html"  # the four-trial grid's (tests run in file order)
     dom = rendered_dom(report, tmp_path / "profile")
     assert dom.count('class="plot-container plotly"') == 4 and 'class="parcoords"' in dom
-    assert dom.count("<tr><td data-value=") == 4 and "sortTable" in dom
+    assert dom.count(TRIAL_ROW) == 4 and "sortTable" in dom
     pixels = np.asarray(Image.open(screenshot(report, tmp_path / "profile", tmp_path / "s.png")).convert("RGB"))
     assert pixels.reshape(-1, 3).std(axis=0).min() > 10  # drawn, not a blank page
 
@@ -96,12 +97,12 @@ def test_a_failing_trial_is_marked_and_the_others_finish(first, workspace: Path)
 
 def test_each_sweep_keeps_its_own_report_and_the_latest_is_a_copy(first, workspace: Path) -> None:
     kept = workspace / re.search(r"^report:.*\(kept as (reports/\S+)\)$", first.stdout, re.M)[1]
-    assert kept.name.startswith("quickstart-sweep-") and kept.read_text().count("<tr><td") == 4
+    assert kept.name.startswith("quickstart-sweep-") and kept.read_text().count(TRIAL_ROW) == 4
     reports = sorted((workspace / "reports").glob("quickstart-sweep-*.html"))
     # The four-trial grid (twice: the same sweep keeps the same name), the six-trial one, the failing pair.
-    assert sorted(p.read_text().count("<tr><td") for p in reports) == [2, 4, 6]
+    assert sorted(p.read_text().count(TRIAL_ROW) for p in reports) == [2, 4, 6]
     latest = (workspace / "reports" / "quickstart-sweep.html").read_text()
-    assert [p.read_text() for p in reports].count(latest) == 1 and latest.count("<tr><td") == 2
+    assert [p.read_text() for p in reports].count(latest) == 1 and latest.count(TRIAL_ROW) == 2
 
 
 def test_bad_sweep_specifications_stop_before_anything_runs(workspace: Path) -> None:
