@@ -124,10 +124,12 @@ class CloudDataConfig:
 class SegmentationModelConfig:
     """The segmentation network and its input normalisation."""
 
-    arch: str = "satunet"  # satunet | unet | unet_cloudmask | unet_small
+    arch: str = "satunet"  # satunet | unet | unet_cloudmask | unet_small | unet_timm (a U-Net on a timm encoder)
     # percentile (1st/99th of training pixels, per band) | fixed (dtype range) | cloudmask (the benchmark's
     # refs - 0.5 and (bts - 270) / 22; CloudMask presets only)
     normalization: str = "percentile"
+    encoder: str | None = None  # unet_timm only: any timm model name, e.g. resnet34, efficientnet_b2, convnext_tiny
+    pretrained: bool = False  # unet_timm only: ImageNet weights for the encoder (needs network or the HF cache)
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,8 @@ class SegmentationTrainingConfig:
     epochs: int = 60
     lr: float = 1e-4  # Adam
     weight_decay: float = 1e-3  # L2, as Sat-UNet
-    loss: str = "bce"  # bce | bce+dice
+    loss: str = "ce"  # ce (cross-entropy; for two classes, the BCE of one logit) | ce+dice
+    class_weighting: str = "none"  # none | inverse_sqrt (loss weights 1/sqrt(training frequency) of each class)
     augment: bool = True  # random flips and 90-degree rotations
     slidemix: bool = True  # Sat-SlideMix batch expansion by circular shifts
     slidemix_gamma: int = 3  # copies of each batch
@@ -145,7 +148,7 @@ class SegmentationTrainingConfig:
     batch_size: int = 8
     num_workers: int = 4
     precision: str = "auto"  # auto = bf16-mixed on GPUs that have it, 16-mixed on older GPUs, fp32 on CPU
-    save_top_k: int = 3  # checkpoints kept, ranked by validation Jaccard
+    save_top_k: int = 3  # checkpoints kept, ranked by validation Jaccard (two classes) or mIoU
     early_stopping_patience: int | None = 15
     overlays_every: int = 1  # epochs between W&B prediction overlays
     seed: int = 42
@@ -264,6 +267,52 @@ class SemiConfig:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
 
 
+# -- your own imagery: K-class segmentation of a dataset described by a dataset.yaml ----------------------
+
+
+@dataclass(frozen=True)
+class DescribedDataConfig:
+    """A folder with a dataset.yaml (or generated land cover), cut into training patches and split by scene."""
+
+    source: str = "local"  # local (--data-dir: a folder with a dataset.yaml) | synthetic (generated land cover)
+    synthetic_train_scenes: int = 24
+    synthetic_test_scenes: int = 8
+    synthetic_size: int = 256  # scene side in pixels
+    synthetic_seed: int = 0
+    patch_size: int = 256
+    overlap: int = 0  # pixels shared by neighbouring training patches
+    min_valid_fraction: float = 0.2  # skip patches with less data than this
+    val_fraction: float = 0.2  # share of training scenes held out whole for validation (unless splits lists val)
+    test_fraction: float = 0.2  # share of scenes held out whole for testing (unless splits lists test)
+    split_seed: int = 42
+
+
+@dataclass(frozen=True)
+class DescribedEvaluationConfig:
+    """Full-scene inference of the test scenes into class-id and confidence COGs."""
+
+    window: int = 512  # a multiple of 32
+    overlap: int = 64
+    blend: str = "cosine"  # cosine | gaussian | center | none
+    batch_size: int = 4
+
+
+@dataclass(frozen=True)
+class DescribedConfig:
+    """K-class segmentation of any GeoTIFF dataset described by a dataset.yaml, over seeds."""
+
+    name: str = "segment"
+    seeds: int = 1  # training runs with seeds training.seed, training.seed + 1, ...; each cached on its own
+    data: DescribedDataConfig = field(default_factory=DescribedDataConfig)
+    model: SegmentationModelConfig = field(default_factory=lambda: SegmentationModelConfig(arch="unet"))
+    training: SegmentationTrainingConfig = field(
+        default_factory=lambda: SegmentationTrainingConfig(epochs=60, lr=1e-3, weight_decay=1e-4, slidemix=False)
+    )
+    evaluation: DescribedEvaluationConfig = field(default_factory=DescribedEvaluationConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+
+
 # -- presets -------------------------------------------------------------------------------------------
 
 
@@ -357,6 +406,24 @@ PRESETS: dict[str, Preset] = {
     "cloudmask-benchmark": Preset(
         CloudMaskConfig,
         "MLCommons CloudMask from its object store (or --data-dir): the reference U-Net and training on a GPU",
+    ),
+    "landcover": Preset(
+        DescribedConfig,
+        "offline 7-class land cover on synthetic GeoTIFF scenes read through their dataset.yaml; minutes on a CPU",
+        {
+            "data.source": "synthetic",
+            "data.patch_size": 128,
+            "model.arch": "unet_small",
+            "training.epochs": 12,
+            "training.batch_size": 16,
+            "training.num_workers": 0,
+            "training.early_stopping_patience": None,
+            "evaluation.window": 256,
+        },
+    ),
+    "segment": Preset(
+        DescribedConfig,
+        "your own GeoTIFF scenes and masks from --data-dir, described by its dataset.yaml; a U-Net on a GPU",
     ),
 }
 DEFAULT_PRESET = "quickstart"
@@ -473,7 +540,7 @@ GPU_COUNTS = ("1", "2", "4", "8")
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed")
 #: The registered segmentation architectures (satpipe.models.list_models(); kept here so that
 #: validating a config does not import torch).
-SEGMENTATION_ARCHS = ("satunet", "unet", "unet_cloudmask", "unet_small")
+SEGMENTATION_ARCHS = ("satunet", "unet", "unet_cloudmask", "unet_small", "unet_timm")
 #: Blending modes of the inference engine (satpipe.evaluation.engine.BLEND_MODES).
 BLEND_MODES = ("cosine", "gaussian", "center", "none")
 
@@ -492,6 +559,8 @@ def validate(cfg: Any) -> None:
     elif isinstance(cfg, SemiConfig):
         _validate_segmentation(cfg)  # type: ignore[arg-type]
         _validate_semi(cfg)
+    elif isinstance(cfg, DescribedConfig):
+        _validate_described(cfg)
     else:
         _validate_classification(cfg)
 
@@ -516,8 +585,14 @@ def _validate_common(t: Any, k: TrackingConfig, r: ResourcesConfig) -> None:
 
 def _validate_segmentation_training(m: SegmentationModelConfig, t: SegmentationTrainingConfig) -> None:
     _require(m.arch in SEGMENTATION_ARCHS, "model.arch", m.arch, f"one of {', '.join(SEGMENTATION_ARCHS)}")
+    timm_encoder = m.arch == "unet_timm"
+    wanted = "a timm model name with model.arch=unet_timm" if timm_encoder else "None unless model.arch=unet_timm"
+    _require(bool(m.encoder) == timm_encoder, "model.encoder", m.encoder, wanted)
+    _require(timm_encoder or not m.pretrained, "model.pretrained", m.pretrained, "false unless model.arch=unet_timm")
     _require(0 < t.lr < 1, "training.lr", t.lr, "> 0 (and < 1)")
-    _require(t.loss in ("bce", "bce+dice"), "training.loss", t.loss, "bce or bce+dice")
+    _require(t.loss in ("ce", "ce+dice"), "training.loss", t.loss, "ce or ce+dice")
+    _require(t.class_weighting in ("none", "inverse_sqrt"), "training.class_weighting", t.class_weighting,
+             "none or inverse_sqrt")  # fmt: skip
     _require(t.slidemix_gamma >= 1, "training.slidemix_gamma", t.slidemix_gamma, ">= 1")
     _require(0 < t.slidemix_beta <= 1, "training.slidemix_beta", t.slidemix_beta, "in (0, 1]")
     _require(t.overlays_every >= 1, "training.overlays_every", t.overlays_every, ">= 1")
@@ -590,6 +665,25 @@ def _validate_segmentation(cfg: SegmentationConfig) -> None:
     _validate_segmentation_training(m, t)
     _require(e.window % 32 == 0 and e.window >= 32, "evaluation.window", e.window, "a multiple of 32")
     _validate_blending(e.threshold, e.overlap, e.window, e.blend, e.batch_size)
+
+
+def _validate_described(cfg: DescribedConfig) -> None:
+    d, m, e = cfg.data, cfg.model, cfg.evaluation
+    _require(1 <= cfg.seeds <= 100, "seeds", cfg.seeds, "between 1 and 100")
+    _require(d.source in ("local", "synthetic"), "data.source", d.source, "local or synthetic")
+    _require(d.synthetic_train_scenes >= 2, "data.synthetic_train_scenes", d.synthetic_train_scenes, ">= 2")
+    _require(d.synthetic_test_scenes >= 1, "data.synthetic_test_scenes", d.synthetic_test_scenes, ">= 1")
+    _require(d.synthetic_size >= 64, "data.synthetic_size", d.synthetic_size, ">= 64")
+    _require(d.patch_size % 32 == 0 and 32 <= d.patch_size <= 1024, "data.patch_size", d.patch_size,
+             "a multiple of 32 between 32 and 1024")  # fmt: skip
+    _require(0 <= d.overlap < d.patch_size, "data.overlap", d.overlap, f"in [0, data.patch_size={d.patch_size})")
+    _require(0 <= d.min_valid_fraction <= 1, "data.min_valid_fraction", d.min_valid_fraction, "in [0, 1]")
+    _require(0 < d.val_fraction < 1, "data.val_fraction", d.val_fraction, "between 0 and 1")
+    _require(0 < d.test_fraction < 1, "data.test_fraction", d.test_fraction, "between 0 and 1")
+    _require(m.normalization in ("percentile", "fixed"), "model.normalization", m.normalization, "percentile or fixed")
+    _validate_segmentation_training(m, cfg.training)
+    _require(e.window % 32 == 0 and e.window >= 32, "evaluation.window", e.window, "a multiple of 32")
+    _validate_blending(0.5, e.overlap, e.window, e.blend, e.batch_size)
 
 
 def _validate_classification(cfg: ClassificationConfig) -> None:

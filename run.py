@@ -70,11 +70,21 @@ def _check_cloudmask(cfg: Any, data_dir: Path) -> None:
     check_cloudmask_files(data_dir, max_files=d.max_files, val_fraction=d.val_fraction, split_seed=d.split_seed)
 
 
+def _check_described(cfg: Any, data_dir: Path) -> None:
+    from satpipe.data.described import check_described_folder
+
+    d = cfg.data
+    check_described_folder(
+        data_dir, val_fraction=d.val_fraction, test_fraction=d.test_fraction, split_seed=d.split_seed, progress=True
+    )
+
+
 @dataclass(frozen=True)
 class Family:
     """How run.py drives one task family: its pipeline task and the check of a local data folder.
 
-    The check reads folder layouts and file headers, never pixels, so it takes seconds on a full dataset
+    The check reads folder layouts and file headers (and, for a dataset.yaml, the values of every mask), so
+    it takes seconds to minutes on a full dataset
     and finds a missing or odd file before any stage runs.
     """
 
@@ -92,6 +102,7 @@ FAMILIES = {
     config.SegmentationConfig: Family("workflows.segmentation", "segmentation_pipeline", _check_38cloud),
     config.CloudMaskConfig: Family("workflows.cloudmask", "cloudmask_pipeline", _check_cloudmask),
     config.SemiConfig: Family("workflows.semi", "semi_pipeline", _check_38cloud),
+    config.DescribedConfig: Family("workflows.described", "described_pipeline", _check_described),
 }
 
 

@@ -1,6 +1,6 @@
 """CloudMask training epoch at the benchmark's real shape: 19,400 patches of 256 x 256 x 9, reference U-Net.
 
-Two set-ups train satpipe's CloudSegmenter (the reference U-Net, the benchmark's normalisation, masked
+Two set-ups train satpipe's Segmenter (the reference U-Net, the benchmark's normalisation, masked
 BCE, Adam at 1e-3, batches of 32) on the same synthetic patches (throughput does not depend on content),
 in the same run:
 
@@ -33,7 +33,7 @@ import torch
 from measure import add_options, check_repeats, interleaved, ratio_line, spread
 
 from satpipe.io.cloudmask import BAND_NAMES, NORM_HIGH, NORM_LOW
-from satpipe.training.segmentation import CloudSegmenter, masked_bce
+from satpipe.training.segmentation import Segmenter, masked_cross_entropy
 
 REAL_PATCHES, BATCH, SIDE, HOST_POOL = 19_400, 32, 256, 2048
 
@@ -79,7 +79,7 @@ class BusySampler:
 
 
 def make_step(
-    module: CloudSegmenter, tuned: bool, compiled: bool, device: torch.device
+    module: Segmenter, tuned: bool, compiled: bool, device: torch.device
 ) -> Callable[[torch.Tensor, torch.Tensor], None]:
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, fused=tuned and device.type == "cuda")
     model = torch.compile(module) if tuned and compiled else module
@@ -87,7 +87,7 @@ def make_step(
 
     def step(x: torch.Tensor, mask: torch.Tensor) -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            loss = masked_bce(model(x)[:, 0].float(), mask)
+            loss = masked_cross_entropy(model(x), mask)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -114,7 +114,7 @@ def setup(tuned: bool, patches: int, device: torch.device, compiled: bool, busy:
     On a GPU each measured epoch appends how busy the GPU was (percent) to ``busy``.
     """
     torch.manual_seed(0)
-    module = CloudSegmenter(arch="unet_cloudmask", band_names=list(BAND_NAMES), low=list(NORM_LOW),
+    module = Segmenter(arch="unet_cloudmask", band_names=list(BAND_NAMES), low=list(NORM_LOW),
                             high=list(NORM_HIGH), clip=False).to(device).train()  # fmt: skip
     if tuned:
         module = module.to(memory_format=torch.channels_last)

@@ -30,7 +30,7 @@ from satpipe.evaluation.segmentation import model_predictor
 from satpipe.io.cloudmask import BAND_NAMES, NORM_HIGH, NORM_LOW
 from satpipe.io.rasters import ArraySource
 from satpipe.io.synthetic.cloudmask import render_slstr
-from satpipe.training.segmentation import CloudSegmenter
+from satpipe.training.segmentation import Segmenter
 
 
 def scene(seed: int) -> np.ndarray:
@@ -78,7 +78,7 @@ def main() -> None:
         scenes = [s[:, :352, :352].copy() for s in scenes]
     print(f"device {device}, {len(scenes)} scenes of {scenes[0].shape}, batch {args.batch_size}")
     for arch in archs:
-        module = CloudSegmenter(arch=arch, band_names=list(BAND_NAMES), low=list(NORM_LOW), high=list(NORM_HIGH),
+        module = Segmenter(arch=arch, band_names=list(BAND_NAMES), low=list(NORM_LOW), high=list(NORM_HIGH),
                                 clip=False)  # fmt: skip
         predict = model_predictor(module, device)
         reference = partial(run_reference, predict=predict, batch_size=args.batch_size, device=device)

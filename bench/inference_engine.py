@@ -36,7 +36,7 @@ from rasterio.windows import Window
 from satpipe.evaluation.engine import ArraySink, axis_weights, predict_scene, window_starts
 from satpipe.evaluation.segmentation import model_predictor
 from satpipe.io.rasters import RasterScene
-from satpipe.training.segmentation import CloudSegmenter
+from satpipe.training.segmentation import Segmenter
 
 WINDOW, OVERLAP = 384, 64
 
@@ -69,7 +69,7 @@ def write_scene(path: Path, size: int, rows_per_block: int = 512) -> Path:
 
 def make_checkpoint(path: Path, arch: str) -> Path:
     """A Lightning checkpoint of an untrained segmenter (speed and memory do not depend on the weights)."""
-    module = CloudSegmenter(arch=arch, band_names=["red", "green", "blue", "nir"], low=[5000] * 4, high=[40000] * 4)
+    module = Segmenter(arch=arch, band_names=["red", "green", "blue", "nir"], low=[5000] * 4, high=[40000] * 4)
     torch.save(
         {
             "state_dict": module.state_dict(),
@@ -139,7 +139,7 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = make_checkpoint(Path(tmp) / "model.ckpt", args.arch)
-        module = CloudSegmenter.load_from_checkpoint(ckpt, map_location=device).eval()
+        module = Segmenter.load_from_checkpoint(ckpt, map_location=device).eval()
         predict = model_predictor(module, device)
         scene = write_scene(Path(tmp) / "scene.tif", args.size)
         n = len(window_starts(args.size, WINDOW, WINDOW - OVERLAP)) ** 2

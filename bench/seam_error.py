@@ -30,7 +30,7 @@ from satpipe.evaluation.segmentation import model_predictor
 from satpipe.io.rasters import ArraySource
 from satpipe.io.synthetic.clouds import landsat_dn, render_scene, write_cloud_dataset
 from satpipe.training.fit import fit_segmenter
-from satpipe.training.segmentation import CloudSegmenter
+from satpipe.training.segmentation import Segmenter
 
 SIZE, WINDOW, BAND = 768, 256, 4
 
@@ -55,7 +55,7 @@ def train_quickly(root: Path, scenes: int = 8, epochs: int = 6) -> Path:
         epochs=epochs,
         lr=1e-3,
         weight_decay=1e-4,
-        loss="bce",
+        loss="ce",
         augment=True,
         slidemix=True,
         slidemix_gamma=2,
@@ -98,7 +98,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sizes = {"scenes": 2, "epochs": 1} if args.smoke else {}
         ckpt = args.checkpoint or train_quickly(Path(tmp), **sizes)
-        module = CloudSegmenter.load_from_checkpoint(ckpt, map_location="cpu").eval()
+        module = Segmenter.load_from_checkpoint(ckpt, map_location="cpu").eval()
         predict = model_predictor(module, torch.device("cpu"))
         rows = {name: [] for name in ("none, no overlap", *BLEND_MODES)}
         for index in range(args.scenes):

@@ -51,6 +51,20 @@ def synthesize_clouds(train_scenes: int, test_scenes: int, size: int, seed: int,
 
 @data_env.task(cache=STAGE_CACHE, retries=DATA_RETRIES)
 @bad_input_is_final
+def synthesize_landcover(train_scenes: int, test_scenes: int, size: int, seed: int) -> Dir:
+    """Generate 7-class land-cover scenes as GeoTIFF image/mask pairs with the dataset.yaml that describes them."""
+    from satpipe.io.synthetic.landcover import write_landcover_dataset
+
+    out = stage_dir("synthesize")
+    inputs = {"train_scenes": train_scenes, "test_scenes": test_scenes, "size": size, "seed": seed}
+    with atomic_dir(out) as tmp:
+        write_landcover_dataset(tmp, **inputs)
+        write_manifest(tmp, "synthesize", dataset="landcover", **provenance(**inputs))
+    return output_dir(out)
+
+
+@data_env.task(cache=STAGE_CACHE, retries=DATA_RETRIES)
+@bad_input_is_final
 def synthesize_cloudmask(train_files: int, test_files: int, seed: int) -> Dir:
     """Generate Sentinel-3 SLSTR scenes in CloudMask's HDF5 format (one-day/ for training, ssts/ for testing)."""
     from satpipe.io.synthetic.cloudmask import write_cloudmask_dataset

@@ -10,7 +10,7 @@ from typing import Any
 from flyte.io import Dir
 from flyteplugins.wandb import get_wandb_context
 
-from config import CloudEvaluationConfig, CloudMaskEvaluationConfig
+from config import CloudEvaluationConfig, CloudMaskEvaluationConfig, DescribedEvaluationConfig
 from envs import EVALUATE_RETRIES, evaluate_env
 from satpipe.tracking import log_evaluation
 from tasks import STAGE_CACHE, bad_input_is_final, output_dir, provenance, require_requested_gpus, stage_dir
@@ -50,6 +50,16 @@ def evaluate_cloudmask(raw: Dir, prepared: Dir, trained: Dir, evaluation: CloudM
     """Per-scene accuracy, F1 and Jaccard on the test files, with the reference geometry and the blended engine."""
     require_requested_gpus()
     from satpipe.evaluation.cloudmask import evaluate_cloudmask as evaluate
+
+    return _score_scenes(evaluate, raw, prepared, trained, asdict(evaluation))
+
+
+@evaluate_env.task(cache=STAGE_CACHE, retries=EVALUATE_RETRIES)
+@bad_input_is_final
+def evaluate_described(raw: Dir, prepared: Dir, trained: Dir, evaluation: DescribedEvaluationConfig) -> Dir:
+    """Test scenes whole: class-id and confidence COGs, confusion matrices, mIoU, and the per-pixel baseline."""
+    require_requested_gpus()
+    from satpipe.evaluation.described import evaluate_described as evaluate
 
     return _score_scenes(evaluate, raw, prepared, trained, asdict(evaluation))
 

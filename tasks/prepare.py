@@ -75,3 +75,30 @@ def prepare_cloudmask_patches(raw: Dir, val_fraction: float, split_seed: int, ma
     settings = {"val_fraction": val_fraction, "split_seed": split_seed, "max_files": max_files}
     prepare_cloudmask(raw.download_sync(), out, **settings, provenance=provenance(raw=raw.hash, **settings))
     return output_dir(out)
+
+
+@data_env.task(cache=STAGE_CACHE, retries=DATA_RETRIES)
+@bad_input_is_final
+def prepare_described_patches(
+    raw: Dir,
+    patch_size: int,
+    overlap: int,
+    min_valid_fraction: float,
+    val_fraction: float,
+    test_fraction: float,
+    split_seed: int,
+) -> Dir:
+    """Check a dataset.yaml folder, split it by scene, cut training patches of class ids, fit percentiles."""
+    from satpipe.data.described import prepare_described_patches as prepare
+
+    out = stage_dir("patch")
+    settings = {
+        "patch_size": patch_size,
+        "overlap": overlap,
+        "min_valid_fraction": min_valid_fraction,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+        "split_seed": split_seed,
+    }
+    prepare(raw.download_sync(), out, **settings, provenance=provenance(raw=raw.hash, **settings))
+    return output_dir(out)

@@ -13,7 +13,14 @@ import flyte
 import flyte.report
 from flyte.io import Dir
 
-from config import ClassificationConfig, CloudMaskConfig, SegmentationConfig, SemiConfig, build_config
+from config import (
+    ClassificationConfig,
+    CloudMaskConfig,
+    DescribedConfig,
+    SegmentationConfig,
+    SemiConfig,
+    build_config,
+)
 from envs import report_env
 from satpipe.artifacts import atomic_dir, write_manifest
 from tasks import STAGE_CACHE, output_dir, provenance, stage_dir
@@ -26,7 +33,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: Which published numbers a sweep's report shows, by the preset's config type.
 SWEEP_DATASETS = {ClassificationConfig: "eurosat", SegmentationConfig: "38cloud", CloudMaskConfig: "cloudmask",
-                  SemiConfig: "semi"}  # fmt: skip
+                  SemiConfig: "semi", DescribedConfig: "described"}  # fmt: skip
 
 # ``started`` (when the pipeline began) only feeds the page's wall time, and the git commit is looked up
 # when the page is built: a re-run with everything else unchanged reuses the page, which then shows the
@@ -69,6 +76,20 @@ async def report_semi(raw: Dir, trained: list[Dir], evaluated: list[Dir], config
     return await _report_runs(semi_report, raw, trained, evaluated, config, title, started)
 
 
+async def _report_one(
+    build: Callable[..., str], raw: Dir, trained: Dir, evaluated: Dir, config: Any, title: str, started: float
+) -> Dir:
+    """A report over one training run and its evaluation, published."""
+    html = build(
+        Path(await trained.download()),
+        Path(await evaluated.download()),
+        asdict(config),
+        title,
+        run_facts(config.data.source, [raw], started),
+    )
+    return await _publish(html, config, trained=trained.hash, evaluated=evaluated.hash)
+
+
 async def _report_runs(
     build: Callable[..., str],
     raw: Dir,
@@ -104,14 +125,7 @@ async def report_classification(
     from satpipe.reporting.classification import classification_report
 
     title = f"satpipe {config.name}: scene classification"
-    html = classification_report(
-        Path(await trained.download()),
-        Path(await evaluated.download()),
-        asdict(config),
-        title,
-        run_facts(config.data.source, [raw], started),
-    )
-    return await _publish(html, config, trained=trained.hash, evaluated=evaluated.hash)
+    return await _report_one(classification_report, raw, trained, evaluated, config, title, started)
 
 
 @report_env.task(report=True, cache=_CACHE)
@@ -122,14 +136,16 @@ async def report_segmentation(
     from satpipe.reporting.segmentation import segmentation_report
 
     title = f"satpipe {config.name}: cloud segmentation"
-    html = segmentation_report(
-        Path(await trained.download()),
-        Path(await evaluated.download()),
-        asdict(config),
-        title,
-        run_facts(config.data.source, [raw], started),
-    )
-    return await _publish(html, config, trained=trained.hash, evaluated=evaluated.hash)
+    return await _report_one(segmentation_report, raw, trained, evaluated, config, title, started)
+
+
+@report_env.task(report=True, cache=_CACHE)
+async def report_described(raw: Dir, trained: Dir, evaluated: Dir, config: DescribedConfig, started: float) -> Dir:
+    """Per-class IoU against the per-pixel baseline, confusion matrix, curves, class-coloured best and worst scenes."""
+    from satpipe.reporting.kclass import kclass_report
+
+    title = f"satpipe {config.name}: K-class segmentation"
+    return await _report_one(kclass_report, raw, trained, evaluated, config, title, started)
 
 
 @report_env.task(report=True, cache=_CACHE)

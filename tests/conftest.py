@@ -99,7 +99,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 #: A smaller version of the clouds preset: Sat-UNet on six 512-pixel synthetic scenes.
 SMALL_SEGMENTATION = {
-    "arch": "satunet", "normalization": "percentile", "epochs": 5, "lr": 1e-3, "weight_decay": 1e-4, "loss": "bce",
+    "arch": "satunet", "normalization": "percentile", "epochs": 5, "lr": 1e-3, "weight_decay": 1e-4, "loss": "ce",
     "augment": True, "slidemix": True, "slidemix_gamma": 2, "slidemix_beta": 1.0, "batch_size": 16, "num_workers": 0,
     "precision": "32-true", "save_top_k": 2, "early_stopping_patience": None, "overlays_every": 1, "seed": 0,
 }  # fmt: skip

@@ -72,7 +72,7 @@ def test_a_broken_38cloud_folder_is_refused_before_anything_runs(first, workspac
 
 #: Makes the segmenter's training loss NaN at its first step, as a diverging run's would become.
 DIVERGE = (
-    "import torch; from satpipe.training.segmentation import CloudSegmenter as M; step = M.training_step; "
+    "import torch; from satpipe.training.segmentation import Segmenter as M; step = M.training_step; "
     "M.training_step = lambda self, b, i: step(self, b, i) * (torch.nan if self.trainer.global_step == 0 else 1)"
 )
 

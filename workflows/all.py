@@ -9,6 +9,7 @@ from __future__ import annotations
 from envs import pipeline_env
 from workflows.classification import classification_pipeline
 from workflows.cloudmask import cloudmask_pipeline
+from workflows.described import described_pipeline
 from workflows.segmentation import segmentation_pipeline
 from workflows.semi import semi_pipeline
 from workflows.sweep import sweep_pipeline
@@ -16,6 +17,7 @@ from workflows.sweep import sweep_pipeline
 __all__ = [
     "classification_pipeline",
     "cloudmask_pipeline",
+    "described_pipeline",
     "pipeline_env",
     "segmentation_pipeline",
     "semi_pipeline",

@@ -23,6 +23,7 @@ from tasks.report import SweepTrial, report_sweep
 from workflows import fan_out, stage
 from workflows.classification import classification_data, classification_trial
 from workflows.cloudmask import cloudmask_data, cloudmask_trial
+from workflows.described import described_data, described_trial
 from workflows.segmentation import segmentation_data, segmentation_trial
 from workflows.semi import semi_trial
 
@@ -32,6 +33,7 @@ STAGES: dict[type, tuple[Callable[..., Awaitable[tuple[Dir, Dir]]], Callable[...
     config.SegmentationConfig: (segmentation_data, segmentation_trial),
     config.CloudMaskConfig: (cloudmask_data, cloudmask_trial),
     config.SemiConfig: (segmentation_data, semi_trial),
+    config.DescribedConfig: (described_data, described_trial),
 }
 
 

@@ -3,12 +3,14 @@
 MODEL is a checkpoint (.ckpt), a training output folder (its best checkpoint) or an exported model
 (.onnx). What is predicted follows from --out:
 
-  --out mask.tif    a cloud segmenter predicts whole scenes. INPUT is one multi-band GeoTIFF, or one
+  --out mask.tif    a segmenter predicts whole scenes. INPUT is one multi-band GeoTIFF, or one
                     single-band file per band in the model's band order (38-Cloud models: red green
                     blue nir). The scene is read and written window by window, so its size is limited
                     by disk, not memory. Outputs are Cloud-Optimized GeoTIFFs with the scene's CRS and
-                    transform: the mask (uint8: 1 cloud, 0 clear, 255 no data) and, beside it, the
-                    probability (float32, NaN no data).
+                    transform: the class ids (uint8, 255 no data, the model's class colours; cloud
+                    models: 1 cloud, 0 clear) and, beside it, the probability (float32, NaN no data):
+                    of cloud for cloud models, of the chosen class (confidence) for more classes.
+                    --dataset checks the model's classes against a dataset.yaml first.
   --out preds.csv   a scene classifier predicts chips. INPUT is chip files (JPEG, PNG or GeoTIFF) or
                     folders of them (searched recursively). Each row holds the chip, its class and the
                     probability of every class; --json also writes them as JSON.
@@ -45,7 +47,8 @@ if TYPE_CHECKING:
 
 MASK_SUFFIXES, TABLE_SUFFIXES = (".tif", ".tiff"), (".csv",)
 #: Scene prediction's settings and their defaults; a chip classifier takes none of them.
-SCENE_DEFAULTS = {"prob_out": None, "threshold": THRESHOLD, "window": WINDOW, "overlap": OVERLAP, "blend": BLEND}
+SCENE_DEFAULTS = {"prob_out": None, "threshold": THRESHOLD, "window": WINDOW, "overlap": OVERLAP, "blend": BLEND,
+                  "dataset": None}  # fmt: skip
 
 
 def build_parser(prog: str = "python -m satpipe.predict") -> argparse.ArgumentParser:
@@ -73,7 +76,14 @@ def build_parser(prog: str = "python -m satpipe.predict") -> argparse.ArgumentPa
     scenes = parser.add_argument_group("scenes (segmenters, --out .tif)")
     scenes.add_argument("--prob-out", type=Path, help="the probability to write (default: beside --out, .prob.tif)")
     scenes.add_argument(
-        "--threshold", type=float, help=f"cloud where the probability exceeds it, in (0, 1) (default: {THRESHOLD})"
+        "--threshold",
+        type=float,
+        help=f"two-class models: cloud where the probability exceeds it, in (0, 1) (default: {THRESHOLD})",
+    )
+    scenes.add_argument(
+        "--dataset",
+        type=Path,
+        help="a dataset.yaml (or its folder) whose classes the model must have, in order (default: none)",
     )
     scenes.add_argument("--window", type=int, help=f"window side in pixels, a multiple of 32 (default: {WINDOW})")
     scenes.add_argument(
@@ -111,7 +121,7 @@ def check_arguments(args: argparse.Namespace) -> str:
     suffix = args.out.suffix.lower()
     if suffix not in MASK_SUFFIXES + TABLE_SUFFIXES:
         raise ConfigError(
-            f"--out {args.out}: end it in .tif (a cloud mask, from a segmenter) or .csv (classes, from a classifier)"
+            f"--out {args.out}: end it in .tif (a class map, from a segmenter) or .csv (classes, from a classifier)"
         )
     kind = "scenes" if suffix in MASK_SUFFIXES else "chips"
     if not args.checkpoint.exists():
@@ -124,7 +134,9 @@ def check_arguments(args: argparse.Namespace) -> str:
         if args.json is not None:
             raise ConfigError("--json applies to chip predictions (--out .csv), not to a mask")
         settings = {k: SCENE_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k) for k in SCENE_DEFAULTS}
-        check_scene_settings(**{k: v for k, v in settings.items() if k != "prob_out"}, batch_size=args.batch_size)
+        check_scene_settings(
+            **{k: v for k, v in settings.items() if k not in ("prob_out", "dataset")}, batch_size=args.batch_size
+        )
         vars(args).update(settings)
         if args.prob_out is not None and args.prob_out.suffix.lower() not in MASK_SUFFIXES:
             raise ConfigError(f"--prob-out {args.prob_out}: end it in .tif (it is a GeoTIFF)")
@@ -160,9 +172,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m satpipe.predict")
 
 
 def predict_scenes(args: argparse.Namespace, model: LoadedModel) -> str:
-    """Predict the scene into the mask and probability; returns the summary line."""
+    """Predict the scene into the class ids and probability; returns the summary line."""
     from satpipe.inference.scenes import predict_scene_file
 
+    if args.dataset is not None:
+        check_model_classes(model, args.dataset)
     result = predict_scene_file(
         args.inputs,
         model,
@@ -174,11 +188,29 @@ def predict_scenes(args: argparse.Namespace, model: LoadedModel) -> str:
         blend=args.blend,
         batch_size=args.batch_size,
     )
+    shares = sorted(result.class_fractions.items(), key=lambda item: -item[1])[:4]
     return (
-        f"wrote {result.mask} and {result.probability}: {result.width}x{result.height} pixels, "
-        f"{result.cloud_fraction:.1%} of valid pixels cloudy ({result.stats.windows_run} windows, "
+        f"wrote {result.mask} and {result.probability}: {result.width}x{result.height} pixels; of pixels with data "
+        f"{', '.join(f'{name} {share:.1%}' for name, share in shares)} ({result.stats.windows_run} windows, "
         f"{result.stats.windows_skipped} skipped as no data)"
     )
+
+
+def check_model_classes(model: LoadedModel, dataset: Path) -> None:
+    """Refuse a model whose classes are not the dataset's, in the same order (ids would mean other classes).
+
+    Raises:
+        DataError: Naming the description and both class lists.
+    """
+    from satpipe.io.description import read_description
+
+    desc = read_description(dataset)
+    if model.task != "segmentation" or list(model.info["classes"]) != list(desc.classes):
+        have = model.info.get("classes")
+        raise DataError(
+            f"{desc.path}: {desc.num_classes} classes ({', '.join(desc.classes)}), but {model.path} predicts "
+            f"{len(have) if have else 0} ({', '.join(have or [])}); use a model trained on this dataset"
+        )
 
 
 def predict_chips(args: argparse.Namespace, model: LoadedModel) -> str:

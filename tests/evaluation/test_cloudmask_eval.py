@@ -18,7 +18,7 @@ def test_reference_geometry_of_an_identity_model_returns_the_scene_exactly() -> 
 
     def identity(x: torch.Tensor) -> torch.Tensor:
         windows.append(tuple(x.shape))
-        return x[:, 0]
+        return x[:, :1]
 
     assert reference_grid(*SCENE_SHAPE) == (7, 9)
     out = reference_predict(scene, identity, np.float32(NORM_LOW), batch_size=8)
@@ -33,7 +33,7 @@ def test_reference_windows_see_the_padding_as_values_that_normalise_to_zero() ->
 
     def record(x: torch.Tensor) -> torch.Tensor:
         seen.append(x.clone())
-        return x[:, 0]
+        return x[:, :1]
 
     reference_predict(scene, record, np.float32(NORM_LOW), batch_size=100)
     first = seen[0][0]  # the top-left window reaches beyond the scene
@@ -45,10 +45,10 @@ def test_reference_windows_see_the_padding_as_values_that_normalise_to_zero() ->
 
 def test_blended_engine_of_an_identity_model_also_returns_the_scene() -> None:
     scene = np.random.default_rng(1).uniform(0.6, 1.0, (9, *SCENE_SHAPE)).astype(np.float32)
-    sink = ArraySink(*SCENE_SHAPE)
-    predict_scene(ArraySource(scene, nodata=NORM_LOW), lambda x: x[:, 0], sink, window=WINDOW, overlap=80,
+    sink = ArraySink(1, *SCENE_SHAPE)
+    predict_scene(ArraySource(scene, nodata=NORM_LOW), lambda x: x[:, :1], sink, channels=1, window=WINDOW, overlap=80,
                   blend="cosine", batch_size=16)  # fmt: skip
-    np.testing.assert_allclose(sink.prob, scene[0], atol=2e-7)
+    np.testing.assert_allclose(sink.prob[0], scene[0], atol=2e-7)
 
 
 def test_trained_models_beat_the_majority_class_on_held_out_scenes(cloudmask_runs: dict[str, Any]) -> None:

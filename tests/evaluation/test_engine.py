@@ -11,7 +11,7 @@ from satpipe.io.rasters import ArraySource
 
 
 def identity(x: torch.Tensor) -> torch.Tensor:
-    return x[:, 0]  # the first band stands in for a probability
+    return x  # every band stands in for a class probability
 
 
 @st.composite
@@ -28,12 +28,12 @@ def layouts(draw: st.DrawFn) -> tuple[int, int, int, int, int]:
 def test_identity_model_reconstructs_the_scene_exactly(blend: str, layout, seed: int) -> None:
     height, width, window, overlap, batch = layout
     scene = np.random.default_rng(seed).uniform(0.01, 1.0, size=(2, height, width)).astype(np.float32)
-    sink = ArraySink(height, width)
+    sink = ArraySink(2, height, width)
     stats = predict_scene(
-        ArraySource(scene), identity, sink, window=window, overlap=overlap, blend=blend, batch_size=batch
+        ArraySource(scene), identity, sink, channels=2, window=window, overlap=overlap, blend=blend, batch_size=batch
     )
     assert not np.isnan(sink.prob).any()
-    np.testing.assert_allclose(sink.prob, scene[0], rtol=0, atol=2e-7)  # exact to float32 rounding
+    np.testing.assert_allclose(sink.prob, scene, rtol=0, atol=2e-7)  # every channel exact to float32 rounding
     assert stats.windows_run == windows_in(height, width, window, overlap) and stats.windows_skipped == 0
 
 
@@ -71,10 +71,12 @@ def test_nodata_windows_are_skipped_and_written_as_nodata() -> None:
         calls.append(len(x))
         return identity(x)
 
-    sink = ArraySink(96, 96)
-    stats = predict_scene(ArraySource(scene), counting, sink, window=32, overlap=0, blend="none", batch_size=4)
+    sink = ArraySink(1, 96, 96)
+    stats = predict_scene(
+        ArraySource(scene), counting, sink, channels=1, window=32, overlap=0, blend="none", batch_size=4
+    )
     assert stats.windows_skipped == 4 and stats.windows_run == 5 and sum(calls) == 5
-    assert np.isnan(sink.prob[:64, :64]).all() and (sink.prob[64:, :] == 0.5).all()
+    assert np.isnan(sink.prob[0, :64, :64]).all() and (sink.prob[0, 64:, :] == 0.5).all()
 
 
 def test_rows_reach_the_sink_once_and_in_order() -> None:
@@ -83,16 +85,26 @@ def test_rows_reach_the_sink_once_and_in_order() -> None:
             self.rows: list[int] = []
 
         def write(self, row: int, prob: np.ndarray) -> None:
-            self.rows.extend(range(row, row + prob.shape[0]))
+            self.rows.extend(range(row, row + prob.shape[1]))
 
     recorder = Recorder()
     scene = np.ones((1, 250, 70), np.float32)
-    predict_scene(ArraySource(scene), identity, recorder, window=64, overlap=16, blend="cosine")
+    predict_scene(ArraySource(scene), identity, recorder, channels=1, window=64, overlap=16, blend="cosine")
     assert recorder.rows == list(range(250))
 
 
 def test_bad_geometry_is_refused() -> None:
     with pytest.raises(ValueError, match="overlap"):
-        predict_scene(ArraySource(np.ones((1, 8, 8))), identity, ArraySink(8, 8), window=8, overlap=8)
+        predict_scene(ArraySource(np.ones((1, 8, 8))), identity, ArraySink(1, 8, 8), channels=1, window=8, overlap=8)
     with pytest.raises(ValueError, match="blend"):
-        predict_scene(ArraySource(np.ones((1, 8, 8))), identity, ArraySink(8, 8), window=8, overlap=2, blend="magic")
+        predict_scene(
+            ArraySource(np.ones((1, 8, 8))),
+            identity,
+            ArraySink(1, 8, 8),
+            channels=1,
+            window=8,
+            overlap=2,
+            blend="magic",
+        )
+    with pytest.raises(ValueError, match="3 channels, expected 1"):
+        predict_scene(ArraySource(np.ones((3, 8, 8))), identity, ArraySink(1, 8, 8), channels=1, window=8, overlap=2)

@@ -30,7 +30,7 @@ from satpipe.data.patches import PATCH_STAGE
 from satpipe.data.segmentation import PatchDataModule
 from satpipe.training.fit import normalization_range
 from satpipe.training.trainer import train_and_record
-from satpipe.training.segmentation import CloudSegmenter
+from satpipe.training.segmentation import Segmenter
 
 prepared, out, ranks = map(Path, sys.argv[1:4])
 
@@ -43,7 +43,7 @@ class SaveWeights(pl.Callback):
 pl.seed_everything(0)
 manifest = read_manifest(prepared, PATCH_STAGE)
 low, high = normalization_range(manifest, "percentile")
-module = CloudSegmenter(arch="unet_small", band_names=manifest["bands"], low=low, high=high, lr=3e-3, slidemix=False)
+module = Segmenter(arch="unet_small", band_names=manifest["bands"], low=low, high=high, lr=3e-3, slidemix=False)
 # As flyteplugins-wandb does under a distributed launch: a W&B run on rank 0 only.
 run = wandb.init(mode="offline", dir=str(ranks), project="ddp") if rank_zero_only.rank == 0 else None
 result = train_and_record(

@@ -12,7 +12,7 @@ import torch
 from satpipe.errors import NonFiniteLossError
 from satpipe.training.classifier import SceneClassifier
 from satpipe.training.fit import fit_classifier, fit_segmenter
-from satpipe.training.segmentation import CloudSegmenter
+from satpipe.training.segmentation import Segmenter
 from satpipe.training.semi import SemiSegmenter, fit_semi
 from tests.conftest import SMALL_SEGMENTATION, SMALL_TRAINING
 
@@ -49,7 +49,7 @@ def semi(prepared_rgb: Path, patches: Path, out: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("module", "fit"), [(SceneClassifier, classifier), (CloudSegmenter, segmenter), (SemiSegmenter, semi)]
+    ("module", "fit"), [(SceneClassifier, classifier), (Segmenter, segmenter), (SemiSegmenter, semi)]
 )
 def test_a_non_finite_loss_stops_training_naming_the_epoch_and_step(
     module: type, fit: Callable[..., None], prepared_rgb: Path, patches: Path, tmp_path: Path,

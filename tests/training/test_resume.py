@@ -19,7 +19,7 @@ from satpipe.training.history import epoch_series, read_metrics_csv
 pytestmark = pytest.mark.slow
 
 SETTINGS = {
-    "arch": "unet_small", "normalization": "percentile", "epochs": 3, "lr": 1e-3, "weight_decay": 1e-4, "loss": "bce",
+    "arch": "unet_small", "normalization": "percentile", "epochs": 3, "lr": 1e-3, "weight_decay": 1e-4, "loss": "ce",
     "augment": True, "slidemix": True, "slidemix_gamma": 2, "slidemix_beta": 1.0, "batch_size": 8, "num_workers": 0,
     "precision": "32-true", "save_top_k": 1, "early_stopping_patience": None, "overlays_every": 1, "seed": 5,
     "deterministic": True, "resume_every_n_steps": 2, "progress": False,

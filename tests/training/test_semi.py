@@ -135,7 +135,7 @@ def test_a_semi_supervised_arm_learns_and_logs_its_pseudo_labels(
     manifest = fit_semi(
         trained_segmenter["prepared"], tmp_path / "train", method=method, fraction=0.25, split_by="patch",
         split_seed=0, threshold=0.9, ema_decay=0.99 if method == "unimatch" else None, arch="unet_small",
-        normalization="percentile", epochs=4, lr=3e-3, weight_decay=0.0, loss="bce", batch_size=8, num_workers=0,
+        normalization="percentile", epochs=4, lr=3e-3, weight_decay=0.0, loss="ce", batch_size=8, num_workers=0,
         precision="32-true", save_top_k=1, early_stopping_patience=None, seed=0, progress=False, slidemix=True,
     )  # fmt: skip
     assert manifest["labelled_patches"] > 0 and manifest["method"] == method

@@ -28,8 +28,8 @@ from satpipe.evaluation.segmentation import (
     EVALUATE_STAGE,
     METRICS_JSON,
     PREVIEW_DIR,
+    cloud_predictor,
     load_segmenter,
-    model_predictor,
 )
 from satpipe.io.cloudmask import NORM_LOW, list_files, read_scene
 from satpipe.io.rasters import ArraySource, percentile_stretch
@@ -61,7 +61,7 @@ def reference_predict(
 
     Args:
         image: The scene in physical units.
-        predict: Raw windows -> probabilities (the model normalises).
+        predict: Raw windows -> cloud probabilities (B, 1, h, w) (the model normalises).
         fill: One value per band for padding (values that normalise to zero, as SAME padding of the
             normalised input does).
         batch_size: Windows per model call.
@@ -84,7 +84,7 @@ def reference_predict(
         x = torch.from_numpy(
             np.stack([padded[:, r * keep : r * keep + window, c * keep : c * keep + window] for r, c in batch])
         )
-        probs = predict(x.to(device)).float().cpu().numpy()
+        probs = predict(x.to(device))[:, 0].float().cpu().numpy()
         for (r, c), p in zip(batch, probs, strict=True):
             tiles[r * keep : (r + 1) * keep, c * keep : (c + 1) * keep] = p[
                 margin : margin + keep, margin : margin + keep
@@ -151,7 +151,7 @@ def evaluate_cloudmask(
     """
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     module = load_segmenter(Path(train_dir), map_location=device)
-    predict = model_predictor(module, device)
+    predict = cloud_predictor(module, device)
     prepared = read_manifest(Path(prepared_dir), PATCH_STAGE)
     tests = list_files(Path(raw), "test", prepared["split"]["max_files"])
     files = [p for p in tests if p.name in prepared["test_files"]]
@@ -164,12 +164,13 @@ def evaluate_cloudmask(
             start = time.perf_counter()
             reference = reference_predict(scene.image, predict, fill, batch_size=batch_size, device=device)
             reference_time = time.perf_counter() - start
-            sink = ArraySink(*scene.image.shape[1:])
+            sink = ArraySink(1, *scene.image.shape[1:])
             start = time.perf_counter()
             predict_scene(
                 ArraySource(scene.image, nodata=fill),
                 predict,
                 sink,
+                channels=1,
                 window=WINDOW,
                 overlap=overlap,
                 blend=blend,
@@ -177,7 +178,7 @@ def evaluate_cloudmask(
                 device=device,
             )
             blended_time = time.perf_counter() - start
-            blended = np.nan_to_num(sink.prob, nan=0.0)
+            blended = np.nan_to_num(sink.prob[0], nan=0.0)
             row: dict[str, Any] = {
                 "file": path.name,
                 "valid_fraction": float(scene.valid.mean()),

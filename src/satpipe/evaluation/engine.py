@@ -1,8 +1,8 @@
 """Full-scene inference from overlapping windows, blended, batched and streamed strip by strip.
 
-The scene is read one strip of window rows at a time; predictions accumulate as ``sum(w * p)`` and
-``sum(w)`` in a buffer one window tall, and rows that no later window touches are finished and
-handed to a sink. Memory therefore depends on the scene's width and the window, not its height.
+The scene is read one strip of window rows at a time; the K class probabilities of each window accumulate
+as ``sum(w * p)`` and ``sum(w)`` in a buffer one window tall, and rows that no later window touches are finished and
+handed to a sink. Memory therefore depends on the scene's width, the window and K, not its height.
 Windows whose pixels are all nodata are not run. The last window on each axis is shifted inward so
 that every pixel is covered without padding, and scenes smaller than a window are zero-padded.
 """
@@ -23,25 +23,25 @@ from torch import Tensor
 from satpipe.evaluation.blending import BLEND_MODES, axis_weights, window_starts
 from satpipe.io.rasters import Source
 
-Predictor = Callable[[Tensor], Tensor]  # (B, C, h, w) raw values -> (B, h, w) probabilities
+Predictor = Callable[[Tensor], Tensor]  # (B, C, h, w) raw values -> (B, K, h, w) class probabilities
 
 
 class Sink(Protocol):
-    """Receives finished rows of the probability map (NaN where there is no data)."""
+    """Receives finished rows of the K probability maps (NaN where there is no data)."""
 
     def write(self, row: int, prob: np.ndarray) -> None:
-        """Store ``prob`` (rows, width) starting at ``row``."""
+        """Store ``prob`` (K, rows, width) starting at ``row``."""
         ...
 
 
 class ArraySink:
-    """Collects the whole probability map in memory."""
+    """Collects the whole (K, H, W) probability maps in memory."""
 
-    def __init__(self, height: int, width: int) -> None:
-        self.prob = np.full((height, width), np.nan, dtype=np.float32)
+    def __init__(self, channels: int, height: int, width: int) -> None:
+        self.prob = np.full((channels, height, width), np.nan, dtype=np.float32)
 
     def write(self, row: int, prob: np.ndarray) -> None:
-        self.prob[row : row + prob.shape[0]] = prob
+        self.prob[:, row : row + prob.shape[1]] = prob
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ def predict_scene(
     predict: Predictor,
     sink: Sink,
     *,
+    channels: int,
     window: int,
     overlap: int,
     blend: str = "cosine",
@@ -68,8 +69,9 @@ def predict_scene(
 
     Args:
         source: The scene (bands, height, width), read window strip by window strip.
-        predict: Maps a batch of raw windows on ``device`` to per-pixel probabilities.
-        sink: Receives finished rows, top to bottom, NaN where there is no data.
+        predict: Maps a batch of raw windows on ``device`` to per-pixel class probabilities (B, K, h, w).
+        sink: Receives finished rows (K, rows, width), top to bottom, NaN where there is no data.
+        channels: K, the probabilities ``predict`` returns per pixel.
         window: Window side in pixels.
         overlap: Pixels shared by neighbouring windows (the stride is ``window - overlap``).
         blend: One of :data:`BLEND_MODES`.
@@ -111,20 +113,21 @@ def predict_scene(
         valid[:rows, :width] = source.valid(data)
         return torch.from_numpy(strip).to(device, non_blocking=True), valid
 
-    num = torch.zeros((window, padded_w), device=device, dtype=acc)
+    num = torch.zeros((channels, window, padded_w), device=device, dtype=acc)
     den = torch.zeros((window, padded_w), device=device, dtype=acc)
     buffer_row, valid_rows = 0, np.zeros((window, padded_w), dtype=bool)
     run = skipped = 0
 
     def finish(rows: int) -> None:
         nonlocal num, den
-        prob = (num[:rows] / den[:rows].clamp_min(1e-30)).float().cpu().numpy()
-        prob[(den[:rows] == 0).cpu().numpy() | ~valid_rows[:rows]] = np.nan
+        prob = (num[:, :rows] / den[:rows].clamp_min(1e-30)).float().cpu().numpy()
+        prob[:, (den[:rows] == 0).cpu().numpy() | ~valid_rows[:rows]] = np.nan
         keep = min(rows, height - buffer_row)
         if keep > 0:
-            sink.write(buffer_row, prob[:keep, :width])
+            sink.write(buffer_row, prob[:, :keep, :width])
         zeros = torch.zeros((rows, padded_w), device=device, dtype=acc)
-        num, den = torch.cat([num[rows:], zeros]), torch.cat([den[rows:], zeros])
+        num = torch.cat([num[:, rows:], zeros.expand(channels, -1, -1)], dim=1)
+        den = torch.cat([den[rows:], zeros])
 
     with ThreadPoolExecutor(max_workers=1) as reader, Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("predicting windows", total=len(ys) * len(xs))
@@ -141,10 +144,12 @@ def predict_scene(
             skipped += len(xs) - len(todo)
             for b in range(0, len(todo), batch_size):
                 batch_x = todo[b : b + batch_size]
-                probs = predict(torch.stack([strip[:, :, x : x + window] for x in batch_x]))  # (B, window, window)
+                probs = predict(torch.stack([strip[:, :, x : x + window] for x in batch_x]))  # (B, K, window, window)
+                if probs.shape[1] != channels:
+                    raise ValueError(f"the predictor returned {probs.shape[1]} channels, expected {channels}")
                 for x, p in zip(batch_x, probs, strict=True):
                     w = weight_tile(y0, x)
-                    num[:, x : x + window].addcmul_(w, p.to(acc))
+                    num[:, :, x : x + window].addcmul_(w, p.to(acc))
                     den[:, x : x + window].add_(w)
                 run += len(batch_x)
             bar.advance(task, len(xs))

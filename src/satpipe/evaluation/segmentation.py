@@ -31,7 +31,7 @@ from satpipe.io.cloud38 import (
     unpad,
 )
 from satpipe.io.rasters import ArraySource, percentile_stretch
-from satpipe.training.segmentation import CloudSegmenter
+from satpipe.training.segmentation import Segmenter
 
 logger = logging.getLogger(__name__)
 
@@ -42,26 +42,35 @@ PREVIEW_SIDE = 384
 #: Side of the tiles searched for a scene's worst errors (shown at full resolution).
 TILE_SIDE = 256
 SWEEP_THRESHOLDS = [round(t, 3) for t in np.arange(0.02, 0.99, 0.02)]
+CLOUD = 1  #: class id of cloud in a two-class (clear, cloud) model
 
 
-def load_segmenter(train_dir: Path, map_location: str | torch.device = "cpu") -> CloudSegmenter:
+def load_segmenter(train_dir: Path, map_location: str | torch.device = "cpu") -> Segmenter:
     """The best checkpoint of a training output, in eval mode, as the module class that trained it."""
     from satpipe.training.checkpoints import load_trained
 
     return load_trained(Path(train_dir), map_location)  # type: ignore[return-value]
 
 
-def model_predictor(module: CloudSegmenter, device: torch.device) -> Predictor:
-    """Raw windows -> cloud probabilities, in bf16 autocast on GPUs that have it."""
+def model_predictor(module: Segmenter, device: torch.device) -> Predictor:
+    """Raw windows -> class probabilities (B, K, h, w), in bf16 autocast on GPUs that have it."""
     module = module.to(device).eval()
     autocast = device.type == "cuda" and torch.cuda.is_bf16_supported()
 
     @torch.inference_mode()
     def predict(x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            return torch.sigmoid(module(x).float())[:, 0]
+            return module(x).float().softmax(dim=1)
 
     return predict
+
+
+def cloud_predictor(module: Segmenter, device: torch.device) -> Predictor:
+    """Raw windows -> the cloud probability alone (B, 1, h, w): what the cloud protocols score and blend."""
+    if module.num_classes != 2:
+        raise DataError(f"a cloud protocol scores two-class models; this one has classes {module.class_names}")
+    predict = model_predictor(module, device)
+    return lambda x: predict(x)[:, CLOUD:]
 
 
 def worst_tile(gt: np.ndarray, pred: np.ndarray, side: int = TILE_SIDE) -> tuple[int, int, int]:
@@ -114,18 +123,19 @@ def evaluate_scenes(
     for scene, patches in track(list(scenes.items()), description="evaluating scenes", disable=not progress):
         gt = read_ground_truth(scene_ground_truth(Path(test_root), scene))
         image = assemble_scene(patches)
-        sink = ArraySink(image.shape[1], image.shape[2])
+        sink = ArraySink(1, image.shape[1], image.shape[2])
         stats = predict_scene(
             ArraySource(image),
             predict,
             sink,
+            channels=1,
             window=window,
             overlap=overlap,
             blend=blend,
             batch_size=batch_size,
             device=device,
         )
-        prob = np.nan_to_num(unpad(sink.prob, gt.shape), nan=0.0)  # no data counts as clear, as in the protocol
+        prob = np.nan_to_num(unpad(sink.prob[0], gt.shape), nan=0.0)  # no data counts as clear, as in the protocol
         counts = clouds.counts(prob, gt, threshold)
         rows.append(
             {
@@ -156,7 +166,7 @@ def evaluate_patches(
     total = clouds.Counts(0, 0, 0, 0)
     for start in range(0, len(masks), batch_size):
         x = torch.from_numpy(np.asarray(images[start : start + batch_size], dtype=np.float32)).to(device)
-        prob = predict(x).float().cpu().numpy()
+        prob = predict(x)[:, 0].float().cpu().numpy()
         mask = np.asarray(masks[start : start + batch_size])
         valid = mask != IGNORE
         total = total + clouds.counts(prob[valid], mask[valid] == 1, threshold)
@@ -173,7 +183,7 @@ def _patches_with_gt(root: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate_cross_dataset(
-    root: Path, module: CloudSegmenter, device: torch.device, threshold: float, batch_size: int
+    root: Path, module: Segmenter, device: torch.device, threshold: float, batch_size: int
 ) -> dict[str, Any]:
     """Patch-level metrics on another dataset, with the training normalisation and with one re-fitted to it.
 
@@ -182,14 +192,14 @@ def evaluate_cross_dataset(
     images, masks = _patches_with_gt(Path(root))
     if images.shape[1] != module.in_channels:
         raise DataError(f"{root}: patches have {images.shape[1]} bands, the model expects {module.in_channels}")
-    as_trained = evaluate_patches(images, masks, model_predictor(module, device), device, threshold, batch_size)
+    as_trained = evaluate_patches(images, masks, cloud_predictor(module, device), device, threshold, batch_size)
     result = {"dataset": str(root), "dtype": str(images.dtype), "as_trained": as_trained}
     valid = masks != IGNORE
     low, high = np.percentile(images.transpose(1, 0, 2, 3)[:, valid], (1, 99), axis=1)
-    refit = CloudSegmenter(**{**module.hparams, "low": low.tolist(), "high": high.tolist()})
+    refit = Segmenter(**{**module.hparams, "low": low.tolist(), "high": high.tolist()})
     refit.model.load_state_dict(module.model.state_dict())
     result["renormalized"] = evaluate_patches(
-        images, masks, model_predictor(refit, device), device, threshold, batch_size
+        images, masks, cloud_predictor(refit, device), device, threshold, batch_size
     )
     return result
 
@@ -224,7 +234,7 @@ def evaluate_segmenter(
         raise DataError(f"{test_root}: test bands stored as {stored}, the training patches as {trained}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     module = load_segmenter(Path(train_dir), map_location=device)
-    predict = model_predictor(module, device)
+    predict = cloud_predictor(module, device)
     with atomic_dir(Path(out_dir)) as tmp:
         (tmp / PREVIEW_DIR).mkdir()
         rows, hists = evaluate_scenes(

@@ -17,21 +17,20 @@ from satpipe.inference.settings import check_device_name
 from satpipe.training.checkpoints import load_trained
 from satpipe.training.classifier import SceneClassifier
 
-CLASSIFICATION, SEGMENTATION = "classification", "cloud segmentation"
+CLASSIFICATION, SEGMENTATION = "classification", "segmentation"
 #: ONNX Runtime providers by preference; those not installed are skipped.
 PROVIDERS = {"cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"), "cpu": ("CPUExecutionProvider",)}
 
 
 class Probabilities(nn.Module):
-    """A trained module as raw input -> probabilities (softmax over classes, or the cloud sigmoid)."""
+    """A trained module as raw input -> class probabilities: (B, K) for chips, (B, K, H, W) for scenes."""
 
     def __init__(self, module: nn.Module) -> None:
         super().__init__()
-        self.module, self.classifier = module, isinstance(module, SceneClassifier)
+        self.module = module
 
     def forward(self, image: Tensor) -> Tensor:
-        logits = self.module(image)
-        return torch.softmax(logits, dim=1) if self.classifier else torch.sigmoid(logits)[:, 0]
+        return torch.softmax(self.module(image), dim=1)
 
 
 def describe(module: nn.Module) -> dict[str, Any]:
@@ -52,17 +51,19 @@ def describe(module: nn.Module) -> dict[str, Any]:
         "task": SEGMENTATION,
         "in_channels": len(h["band_names"]),
         "bands": h["band_names"],
+        "classes": module.class_names,  # type: ignore[union-attr]
+        "colors": h.get("class_colors"),
         "low": h["low"],
         "high": h["high"],
         "clip": h.get("clip", True),
         "arch": h["arch"],
-        "output": "cloud probability per pixel; sides must be multiples of 32",
+        "output": "probability of every class per pixel (B, K, H, W); sides must be multiples of 32",
     }
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model that maps raw values ``(B, C, H, W)`` on ``device`` to probabilities: ``(B, K)`` or ``(B, H, W)``."""
+    """A model that maps raw values ``(B, C, H, W)`` on ``device`` to class probabilities ``(B, K[, H, W])``."""
 
     path: Path
     info: dict[str, Any]
@@ -71,7 +72,7 @@ class LoadedModel:
 
     @property
     def task(self) -> str:
-        """``classification`` or ``cloud segmentation``."""
+        """``classification`` or ``segmentation``."""
         return self.info["task"]
 
 
@@ -105,7 +106,7 @@ def load_model(path: Path, device: torch.device) -> LoadedModel:
         return _onnx_model(path, device)
     module = load_trained(path, device)
     info = describe(module)
-    if info["task"] == SEGMENTATION:
+    if info["task"] == SEGMENTATION:  # in bf16 autocast on GPUs that have it
         return LoadedModel(path, info, model_predictor(module, device), device)
     probabilities = Probabilities(module).to(device).eval()
 

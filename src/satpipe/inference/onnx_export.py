@@ -34,13 +34,14 @@ def export_onnx(checkpoint: Path, out: Path) -> Path:
     side = 256 if info["task"] == SEGMENTATION else 64
     example = torch.rand(1, info["in_channels"], side, side)
     axes = {0: "batch", 2: "height", 3: "width"}
+    out_axes = axes if info["task"] == SEGMENTATION else {0: "batch"}  # (B, K, H, W) or (B, K)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
     with warnings.catch_warnings():  # the TorchScript-based exporter warns that a newer one exists
         warnings.simplefilter("ignore")
         torch.onnx.export(Probabilities(module).eval(), (example,), tmp, input_names=["image"],
-                          output_names=["probability"], dynamic_axes={"image": axes, "probability": {0: "batch"}},
+                          output_names=["probability"], dynamic_axes={"image": axes, "probability": out_axes},
                           opset_version=OPSET, dynamo=False)  # fmt: skip
     import onnx
 

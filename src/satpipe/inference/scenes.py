@@ -1,8 +1,10 @@
-"""Cloud masks of whole scenes, read and written window by window, so memory does not grow with the scene.
+"""Class maps of whole scenes, read and written window by window, so memory does not grow with the scene.
 
 A scene is one multi-band GeoTIFF, or one single-band file per band in the model's band order. Outputs are
-Cloud-Optimized GeoTIFFs with the scene's CRS and transform: the mask (uint8: 1 cloud, 0 clear, 255 no data)
-and the probability (float32, NaN no data).
+Cloud-Optimized GeoTIFFs with the scene's CRS and transform: the class ids (uint8, 255 no data; for a
+two-class cloud model 1 cloud, 0 clear; with the model's class colours as a colour table) and beside them
+the probability (float32, NaN no data): of cloud for a two-class model, of the chosen class (the
+confidence) for more classes.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from satpipe.inference.settings import (
     check_scene_settings,
     probability_path,
 )
-from satpipe.io.rasters import MaskWriter, RasterScene
+from satpipe.io.description import hex_rgb
+from satpipe.io.rasters import MASK_NODATA, MaskWriter, RasterScene
 
 GDAL_CACHE_MB = 256
 
@@ -39,21 +42,19 @@ class Prediction:
     probability: Path
     height: int
     width: int
-    cloud_fraction: float
+    class_fractions: dict[str, float]  #: share of the pixels with data given to each class
     stats: EngineStats
 
 
 class _CountingWriter:
-    """Passes rows to the writer and counts cloudy and valid pixels on the way."""
+    """Passes rows to the writer and counts the pixels of each class on the way."""
 
-    def __init__(self, writer: MaskWriter) -> None:
-        self.writer, self.cloud, self.valid = writer, 0, 0
+    def __init__(self, writer: MaskWriter, classes: int) -> None:
+        self.writer, self.pixels = writer, np.zeros(classes, np.int64)
 
     def write(self, row: int, prob: np.ndarray) -> None:
-        self.writer.write(row, prob)
-        valid = ~np.isnan(prob)
-        self.valid += int(valid.sum())
-        self.cloud += int((prob[valid] > self.writer.threshold).sum())
+        ids = self.writer.write(row, prob)
+        self.pixels += np.bincount(ids[ids != MASK_NODATA], minlength=len(self.pixels))
 
 
 def predict_scene_file(
@@ -70,7 +71,7 @@ def predict_scene_file(
     device: str = "auto",
     progress: bool = True,
 ) -> Prediction:
-    """Predict a scene into a mask COG and a probability COG.
+    """Predict a scene into a class-id COG and a probability COG.
 
     Every setting, output path and file header is checked before a pixel is read.
 
@@ -79,7 +80,7 @@ def predict_scene_file(
         model: A segmentation model, or the path of a checkpoint, training output or exported model.
         out: The mask to write.
         prob_out: The probability to write (default: :func:`probability_path`).
-        threshold: Cloud where the probability exceeds it, in (0, 1).
+        threshold: Cloud where the probability exceeds it, in (0, 1) (two-class models).
         window: Window side, a multiple of 32.
         overlap: Pixels shared by neighbouring windows, in [0, window).
         blend: How overlapping windows are weighted (:data:`satpipe.evaluation.blending.BLEND_MODES`).
@@ -102,7 +103,7 @@ def predict_scene_file(
         model = load_model(model_path, resolve_device(device))
     if model.task != SEGMENTATION:
         raise DataError(f"{model.path}: a {model.task} model, not a segmentation model")
-    bands = model.info["bands"]
+    bands, classes, colors = model.info["bands"], model.info["classes"], model.info.get("colors")
     batch_size = batch_size or WINDOW_BATCH[model.device.type]
     # GDAL caches raster blocks up to 5% of RAM by default; a fixed cap keeps memory flat whatever the scene.
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), RasterScene(scene_paths) as scene:
@@ -118,13 +119,15 @@ def predict_scene_file(
             crs=scene.crs,
             transform=scene.transform,
             threshold=threshold,
+            colors=[hex_rgb(c) for c in colors] if colors else None,
         )
-        counter = _CountingWriter(writer)
+        counter = _CountingWriter(writer, len(classes))
         try:
             stats = predict_scene(
                 scene,
                 model.predict,
                 counter,
+                channels=len(classes),
                 window=window,
                 overlap=overlap,
                 blend=blend,
@@ -140,4 +143,5 @@ def predict_scene_file(
             writer.abort()
             raise
         writer.close()
-    return Prediction(out, prob_out, scene.height, scene.width, counter.cloud / max(counter.valid, 1), stats)
+    fractions = dict(zip(classes, (counter.pixels / max(int(counter.pixels.sum()), 1)).tolist(), strict=True))
+    return Prediction(out, prob_out, scene.height, scene.width, fractions, stats)

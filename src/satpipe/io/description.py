@@ -92,7 +92,12 @@ class DatasetDescription:
 
     def rgb_colors(self) -> list[tuple[int, int, int]]:
         """Class colours as 0-255 RGB triples, in class order."""
-        return [(int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)) for c in self.colors]
+        return [hex_rgb(c) for c in self.colors]
+
+
+def hex_rgb(color: str) -> tuple[int, int, int]:
+    """``"#a6d96a"`` -> ``(166, 217, 106)``."""
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -156,8 +156,37 @@ def _crs_name(crs: Any) -> str:
     return "none" if crs is None else crs.to_string()
 
 
+def classify(prob: np.ndarray, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Class ids and the probability shown beside them, from class probabilities ``(K, rows, width)``.
+
+    With one or two channels the last is the probability of the positive class (cloud), thresholded, so a
+    two-class model gives the same mask as a one-channel one; with more the ids are the argmax and the
+    score is the winning probability (the confidence).
+
+    Returns:
+        Class ids (uint8, :data:`MASK_NODATA` where any channel is NaN) and the score (float32, NaN there).
+    """
+    if prob.ndim != 3 or prob.shape[0] < 1:
+        raise ValueError(f"expected class probabilities (K, rows, width), got shape {prob.shape}")
+    missing = np.isnan(prob).any(axis=0)
+    if prob.shape[0] <= 2:
+        score = prob[-1].astype(np.float32)
+        ids = score > threshold
+    else:
+        filled = np.where(missing, 0, prob)  # argmax would pick NaN; those pixels are blanked below anyway
+        ids = filled.argmax(axis=0)
+        score = np.take_along_axis(filled, ids[None], axis=0)[0].astype(np.float32)
+    score[missing] = PROB_NODATA
+    return np.where(missing, MASK_NODATA, ids).astype(np.uint8), score
+
+
 class MaskWriter:
-    """Writes a probability raster and its thresholded mask row strip by row strip, then publishes COGs.
+    """Writes a class-id raster and its probability raster row strip by row strip, then publishes COGs.
+
+    From class probabilities ``(K, rows, width)`` (see :func:`classify`): with ``K <= 2`` the mask holds 1
+    where the last channel's probability exceeds ``threshold`` (a cloud mask), and the probability raster
+    that probability; with ``K > 2`` the mask holds the argmax class and the probability raster its
+    probability (the confidence). ``colors`` (RGB per class id) become the mask's colour table.
 
     Rows stream into tiled GeoTIFFs beside the destination; :meth:`close` converts them to
     Cloud-Optimized GeoTIFFs and renames them into place, so an interrupted prediction leaves no
@@ -165,8 +194,19 @@ class MaskWriter:
     """
 
     def __init__(
-        self, mask_path: Path, prob_path: Path, *, height: int, width: int, crs: Any, transform: Any, threshold: float
+        self,
+        mask_path: Path,
+        prob_path: Path,
+        *,
+        height: int,
+        width: int,
+        crs: Any,
+        transform: Any,
+        threshold: float = 0.5,
+        colors: Sequence[tuple[int, int, int]] | None = None,
     ) -> None:
+        if colors is not None and len(colors) > MASK_NODATA:
+            raise ValueError(f"at most {MASK_NODATA} class colours fit a uint8 mask, got {len(colors)}")
         self.mask_path, self.prob_path, self.threshold = Path(mask_path), Path(prob_path), threshold
         self.mask_path.parent.mkdir(parents=True, exist_ok=True)
         tag = uuid.uuid4().hex[:8]
@@ -190,23 +230,32 @@ class MaskWriter:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             self._mask = rasterio.open(self._tmp["mask"], "w", dtype="uint8", nodata=MASK_NODATA, **base)
             self._prob = rasterio.open(self._tmp["prob"], "w", dtype="float32", nodata=PROB_NODATA, **base)
+        if colors is not None:
+            table = {k: (*map(int, rgb), 255) for k, rgb in enumerate(colors)}
+            self._mask.write_colormap(1, {**table, MASK_NODATA: (0, 0, 0, 0)})
 
-    def write(self, row: int, prob: np.ndarray) -> None:
-        """Write ``prob`` (rows, width; NaN where there is no data) starting at ``row``."""
-        window = Window(0, row, prob.shape[1], prob.shape[0])
-        mask = np.where(np.isnan(prob), MASK_NODATA, prob > self.threshold).astype(np.uint8)
-        self._prob.write(prob.astype(np.float32), 1, window=window)
-        self._mask.write(mask, 1, window=window)
+    def write(self, row: int, prob: np.ndarray) -> np.ndarray:
+        """Write class probabilities ``prob`` (K, rows, width; NaN where there is no data) starting at ``row``.
+
+        Returns:
+            The class ids written (:data:`MASK_NODATA` where there is no data).
+        """
+        ids, score = classify(prob, self.threshold)
+        window = Window(0, row, prob.shape[2], prob.shape[1])
+        self._prob.write(score, 1, window=window)
+        self._mask.write(ids, 1, window=window)
+        return ids
 
     def close(self) -> None:
         """Finish both files as COGs in their final places."""
         self._mask.close()
         self._prob.close()
-        for key, final in (("mask", self.mask_path), ("prob", self.prob_path)):
+        # Overviews of class ids must pick a class, not blend ids into another class; probabilities average.
+        for key, final, resampling in (("mask", self.mask_path, "NEAREST"), ("prob", self.prob_path, "AVERAGE")):
             cog = final.with_name(f".{final.name}.cog.partial.tif")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                rasterio.shutil.copy(self._tmp[key], cog, driver="COG", compress="deflate")
+                rasterio.shutil.copy(self._tmp[key], cog, driver="COG", compress="deflate", resampling=resampling)
             os.replace(cog, final)
             self._tmp[key].unlink()
 

@@ -11,6 +11,7 @@ DATASETS = {
     "38cloud": "38-Cloud",
     "cloudmask": "MLCommons CloudMask",
     "semi": "38-Cloud",
+    "described": "a dataset described by its dataset.yaml",
 }
 
 

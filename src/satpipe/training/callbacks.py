@@ -165,9 +165,9 @@ class PredictionOverlays(pl.Callback):
         batch = next(iter(trainer.datamodule.val_dataloader()))  # type: ignore[attr-defined]
         x, mask = batch["image"][: self.count].to(pl_module.device), batch["mask"][: self.count]
         with torch.inference_mode():
-            pred = (torch.sigmoid(pl_module(x)[:, 0]) > 0.5).cpu().numpy().astype(np.uint8)
+            pred = pl_module(x).argmax(dim=1).cpu().numpy().astype(np.uint8)
             rgb = [percentile_stretch(image[:3].float().cpu().numpy()) for image in x]
-        labels = {0: "clear", 1: "cloud", 255: "no data"}
+        labels = {**dict(enumerate(pl_module.class_names)), 255: "no data"}
         images = [
             wandb.Image(
                 rgb[i],

@@ -11,7 +11,7 @@ from satpipe.artifacts import read_manifest
 from satpipe.errors import DataError
 from satpipe.training.classifier import SceneClassifier
 from satpipe.training.safe_load import read_checkpoint
-from satpipe.training.segmentation import CloudSegmenter
+from satpipe.training.segmentation import Segmenter
 from satpipe.training.semi import SemiSegmenter
 from satpipe.training.trainer import TRAIN_STAGE
 
@@ -20,7 +20,7 @@ def module_class(hparams: dict[str, object]) -> type[pl.LightningModule]:
     """The module class whose saved hyperparameters these are."""
     if "backbone" in hparams:
         return SceneClassifier
-    return SemiSegmenter if "method" in hparams else CloudSegmenter
+    return SemiSegmenter if "method" in hparams else Segmenter
 
 
 def load_trained(path: Path, map_location: str | torch.device = "cpu") -> pl.LightningModule:
@@ -39,7 +39,7 @@ def load_trained(path: Path, map_location: str | torch.device = "cpu") -> pl.Lig
     try:
         hparams = dict(checkpoint["hyper_parameters"])
         cls = module_class(hparams)
-        if cls is SceneClassifier:  # the checkpoint holds every weight: fetching a pretrained backbone is waste
+        if "pretrained" in hparams:  # the checkpoint holds every weight: fetching pretrained ones is waste
             hparams["pretrained"] = False
         module = cls(**hparams)
         module.load_state_dict(checkpoint["state_dict"])

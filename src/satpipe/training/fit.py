@@ -1,4 +1,4 @@
-"""Fitting the supervised models: the two-phase classifier and the cloud segmenter."""
+"""Fitting the supervised models: the two-phase classifier and the K-class segmenter."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from satpipe.data.segmentation import PatchDataModule
 from satpipe.io.cloudmask import NORM_HIGH, NORM_LOW
 from satpipe.training.callbacks import EmbeddingProjection, EpochTimer, PredictionOverlays, TwoPhaseFinetuning
 from satpipe.training.classifier import SceneClassifier
-from satpipe.training.segmentation import CloudSegmenter
+from satpipe.training.segmentation import Segmenter
 from satpipe.training.trainer import train_and_record
 
 TSNE_JSON = "tsne.json"
@@ -118,6 +118,19 @@ def normalization_range(prepared: dict[str, Any], normalization: str) -> tuple[l
     return [0.0] * len(prepared["bands"]), [prepared["value_max"]] * len(prepared["bands"])  # fixed: dtype range
 
 
+def class_weights(frequencies: list[float] | None, scheme: str) -> list[float] | None:
+    """Loss weights per class from training-split frequencies: ``none``, or ``inverse_sqrt`` (1/sqrt(f)).
+
+    Weights are scaled to average 1 over the classes present; an absent class gets the largest weight.
+    """
+    if scheme == "none" or not frequencies:
+        return None
+    present = [f for f in frequencies if f > 0]
+    raw = [f**-0.5 if f > 0 else min(present) ** -0.5 for f in frequencies]
+    mean = sum(w for w, f in zip(raw, frequencies, strict=True) if f > 0) / len(present)
+    return [w / mean for w in raw]
+
+
 def fit_segmenter(
     prepared_dir: Path,
     out_dir: Path,
@@ -128,6 +141,9 @@ def fit_segmenter(
     lr: float,
     weight_decay: float,
     loss: str,
+    class_weighting: str = "none",
+    encoder: str | None = None,
+    pretrained: bool = False,
     augment: bool,
     slidemix: bool,
     slidemix_gamma: int,
@@ -149,7 +165,8 @@ def fit_segmenter(
 ) -> dict[str, Any]:
     """Train a segmentation network on prepared patches and write the training output.
 
-    The output folder holds the top-k checkpoints by validation Jaccard and the last one,
+    The classes are the patch manifest's (clear and cloud where it names none). The output folder holds
+    the top-k checkpoints by validation Jaccard (two classes) or mIoU and the last one,
     ``metrics.csv`` and a manifest naming the best checkpoint.
 
     Returns:
@@ -158,11 +175,14 @@ def fit_segmenter(
     pl.seed_everything(seed, workers=True, verbose=False)
     prepared = read_manifest(Path(prepared_dir), PATCH_STAGE)
     low, high = normalization_range(prepared, normalization)
-    module = CloudSegmenter(
+    module = Segmenter(
         arch=arch,
         band_names=prepared["bands"],
         low=low,
         high=high,
+        class_names=prepared.get("classes"),
+        class_colors=prepared.get("colors"),
+        class_weights=class_weights(prepared.get("class_frequencies"), class_weighting),
         lr=lr,
         weight_decay=weight_decay,
         loss=loss,
@@ -171,6 +191,8 @@ def fit_segmenter(
         slidemix_gamma=slidemix_gamma,
         slidemix_beta=slidemix_beta,
         clip=normalization != "cloudmask",
+        encoder=encoder,
+        pretrained=pretrained,
     )
     datamodule = PatchDataModule(Path(prepared_dir), batch_size=batch_size, num_workers=num_workers)
     return train_and_record(

@@ -2,11 +2,12 @@
 
 One module trains both arms of the experiment, so they differ only in the unlabelled loss:
 
-- ``supervised``: the labelled batch (weak view) and masked BCE, nothing else;
+- ``supervised``: the labelled batch (weak view) and masked cross-entropy, nothing else;
 - ``fixmatch``: plus, for an unlabelled batch of the same size, pseudo-labels predicted on its weak view
-  without gradients, kept where the confidence ``max(p, 1 - p)`` reaches ``threshold``, and a masked BCE
-  of the strong view (photometric jitter and CutMix with a second unlabelled batch) against them,
-  summed and divided by the count of pixels with data; total ``(supervised + unsupervised) / 2``;
+  without gradients, kept where the confidence (the largest class probability; ``max(p, 1 - p)`` for
+  clouds) reaches ``threshold``, and a masked cross-entropy of the strong view (photometric jitter and
+  CutMix with a second unlabelled batch) against them, summed and divided by the count of pixels with
+  data; total ``(supervised + unsupervised) / 2``;
 - ``unimatch``: two strong views and a feature-perturbed branch (Dropout2d(0.5) on the encoder
   features of the weak view); total ``(supervised + 0.25 s1 + 0.25 s2 + 0.5 fp) / 2``.
 
@@ -31,7 +32,7 @@ from satpipe.data.patches import IGNORE
 from satpipe.data.semi import SemiDataModule
 from satpipe.training.callbacks import EpochTimer
 from satpipe.training.fit import normalization_range
-from satpipe.training.segmentation import CloudSegmenter
+from satpipe.training.segmentation import Segmenter
 from satpipe.training.trainer import train_and_record
 from satpipe.training.views import cutmix, cutmix_boxes, photometric, weak_view
 
@@ -39,16 +40,17 @@ METHODS = ("supervised", "fixmatch", "unimatch")
 
 
 @torch.no_grad()
-def pseudo_labels(model: nn.Module, image: Tensor) -> tuple[Tensor, Tensor]:
-    """Cloud labels (B, H, W) as 0/1 floats and their confidence ``max(p, 1 - p)``, from normalised input.
+def pseudo_labels(model: nn.Module, to_logits: Callable[[Tensor], Tensor], image: Tensor) -> tuple[Tensor, Tensor]:
+    """Class ids (B, H, W) and their confidence (the largest probability), from normalised input.
 
-    The model runs in eval mode (batch-norm statistics are used, not updated) and without gradients.
+    ``to_logits`` turns the network's output into class logits (:meth:`Segmenter.class_logits`). The
+    model runs in eval mode (batch-norm statistics are used, not updated) and without gradients.
     """
     was_training = model.training
     model.eval()
-    prob = torch.sigmoid(model(image)[:, 0].float())
+    confidence, labels = to_logits(model(image)).float().softmax(dim=1).max(dim=1)
     model.train(was_training)
-    return (prob > 0.5).float(), torch.maximum(prob, 1 - prob)
+    return labels, confidence
 
 
 @contextmanager
@@ -70,17 +72,17 @@ def frozen_norm_statistics(model: nn.Module) -> Iterator[None]:
 
 
 def consistency_loss(logits: Tensor, target: Tensor, keep: Tensor, valid: Tensor) -> Tensor:
-    """Per-pixel BCE of ``logits`` (B, H, W) against ``target`` where ``keep & valid``, divided by the valid count.
+    """Cross-entropy of ``logits`` (B, K, H, W) against class ids ``target`` where ``keep & valid``, per valid pixel.
 
     Dividing by every pixel with data rather than by the confident ones keeps the loss small while few
     pixels are confident (as FixMatch and UniMatch normalise it).
     """
-    loss = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none")
+    loss = F.cross_entropy(logits.float(), target.long(), reduction="none")
     return (loss * (keep & valid)).sum() / valid.sum().clamp_min(1)
 
 
-class SemiSegmenter(CloudSegmenter):
-    """A :class:`CloudSegmenter` trained on weak views of labelled batches and, unless supervised, unlabelled ones."""
+class SemiSegmenter(Segmenter):
+    """A :class:`Segmenter` trained on weak views of labelled batches and, unless supervised, unlabelled ones."""
 
     def __init__(
         self, *, method: str = "fixmatch", threshold: float = 0.95, ema_decay: float | None = None, **kwargs: Any
@@ -92,7 +94,7 @@ class SemiSegmenter(CloudSegmenter):
     def training_step(self, batch: dict[str, dict[str, Tensor]], batch_idx: int) -> Tensor:
         labelled = batch["labelled"]
         x, y = weak_view(labelled["image"].float(), labelled["mask"], fills=(IGNORE,))
-        supervised = self.compute_loss(self.model(self.normalize(x)), y)
+        supervised = self.compute_loss(self(x), y)
         self.log("train_sup_loss", supervised, on_step=False, on_epoch=True, batch_size=len(x))
         if self.hparams.method == "supervised":
             loss = supervised
@@ -106,7 +108,7 @@ class SemiSegmenter(CloudSegmenter):
             unlabelled["image"].float(), unlabelled["valid"], unlabelled["mask"], fills=(0, IGNORE)
         )
         u, valid = self.normalize(u), valid.bool()
-        pseudo, confidence = pseudo_labels(self.teacher or self.model, u)
+        pseudo, confidence = pseudo_labels(self.teacher or self.model, self.class_logits, u)
         keep = confidence >= self.hparams.threshold
         self._log_pseudo_labels(pseudo, keep, valid, hidden)
         other = torch.roll(torch.arange(len(u), device=u.device), 1)  # the second unlabelled batch: another order
@@ -119,14 +121,14 @@ class SemiSegmenter(CloudSegmenter):
                 box, (s, s[other]), (pseudo, pseudo[other]), (keep, keep[other]), (valid, valid[other])
             )
             with frozen_norm_statistics(self.model):
-                strong.append(consistency_loss(self.model(s)[:, 0], target, kept, mixed_valid))
+                strong.append(consistency_loss(self.class_logits(self.model(s)), target, kept, mixed_valid))
         self.log("train_unsup_loss", sum(strong) / views, on_step=False, on_epoch=True, batch_size=len(u))
         if views == 1:
             return (supervised + strong[0]) / 2
         with frozen_norm_statistics(self.model):
             features = self.model.forward_features(u)
             perturbed = self.model.forward_head([F.dropout2d(f, 0.5, training=True) for f in features])
-        fp = consistency_loss(perturbed[:, 0], pseudo, keep, valid)
+        fp = consistency_loss(self.class_logits(perturbed), pseudo, keep, valid)
         self.log("train_fp_loss", fp, on_step=False, on_epoch=True, batch_size=len(u))
         return (supervised + 0.25 * strong[0] + 0.25 * strong[1] + 0.5 * fp) / 2
 
@@ -135,7 +137,7 @@ class SemiSegmenter(CloudSegmenter):
         self.log("confident_ratio", confident.sum() / valid.sum().clamp_min(1), on_step=True, on_epoch=True)
         known = hidden != IGNORE
         if known.any():  # labels were hidden, not absent: how good are the pseudo-labels?
-            right = pseudo == hidden.float()
+            right = pseudo == hidden
             self.log("pseudo_accuracy", (right & confident & known).sum() / (confident & known).sum().clamp_min(1),
                      on_step=True, on_epoch=True)  # fmt: skip
             self.log("pseudo_accuracy_all", (right & known).sum() / known.sum(), on_step=False, on_epoch=True)
@@ -172,6 +174,8 @@ def fit_semi(
     ema_decay: float | None,
     arch: str,
     normalization: str,
+    encoder: str | None,
+    pretrained: bool,
     epochs: int,
     lr: float,
     weight_decay: float,
@@ -212,7 +216,8 @@ def fit_semi(
     low, high = normalization_range(datamodule.manifest, normalization)
     module = SemiSegmenter(
         method=method, threshold=threshold, ema_decay=ema_decay, arch=arch, band_names=bands, low=low, high=high,
-        lr=lr, weight_decay=weight_decay, loss=loss, augment=False, slidemix=False,
+        class_names=datamodule.manifest.get("classes"), encoder=encoder, pretrained=pretrained, lr=lr,
+        weight_decay=weight_decay, loss=loss, augment=False, slidemix=False,
     )  # fmt: skip
     return train_and_record(
         module,
