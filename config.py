@@ -412,9 +412,10 @@ PRESETS: dict[str, Preset] = {
         "offline 7-class land cover on synthetic GeoTIFF scenes read through their dataset.yaml; minutes on a CPU",
         {
             "data.source": "synthetic",
+            "data.synthetic_train_scenes": 48,  # scenes differ in season, style and geometry: many are needed
             "data.patch_size": 128,
             "model.arch": "unet_small",
-            "training.epochs": 12,
+            "training.epochs": 30,
             "training.batch_size": 16,
             "training.num_workers": 0,
             "training.early_stopping_patience": None,
