@@ -14,7 +14,7 @@ from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
-PIPELINES = ("classification", "segmentation", "cloudmask", "semi", "sweep")
+PIPELINES = ("classification", "segmentation", "cloudmask", "semi", "sweep", "described")
 FLYTE_CLI = Path(sys.executable).parent / "flyte"
 
 # Prints each deployed task's spec as protobuf text, so the test reads what a cluster would receive.
@@ -91,6 +91,9 @@ def test_every_stage_is_deployed(specs: dict[str, str]) -> None:
         "satpipe-pipeline.sweep_pipeline", "satpipe-report.report_sweep",
         "satpipe-pipeline.semi_pipeline", "satpipe-train.train_semi", "satpipe-report.report_semi",
         "satpipe-data.prepare_unlabelled_patches",
+        "satpipe-pipeline.described_pipeline", "satpipe-data.synthesize_landcover",
+        "satpipe-data.prepare_described_patches", "satpipe-evaluate.evaluate_described",
+        "satpipe-report.report_described",
     }  # fmt: skip
 
 
@@ -128,7 +131,7 @@ def test_evaluation_survives_preemption_and_checks_its_gpu(specs: dict[str, str]
 
 def test_data_tasks_are_retried_for_lost_pods(specs: dict[str, str]) -> None:
     data = [spec for name, spec in specs.items() if name.startswith("satpipe-data.")]
-    assert len(data) == 9 and all("retries {\n      retries: 2" in spec for spec in data)
+    assert len(data) == 11 and all("retries {\n      retries: 2" in spec for spec in data)
 
 
 def test_every_task_runs_the_project_image_and_only_training_is_on_gpu(specs: dict[str, str]) -> None:

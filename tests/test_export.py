@@ -35,9 +35,10 @@ def test_segmenter_matches_pytorch_at_any_size(segmenter_onnx: Path, trained_seg
     with torch.no_grad():
         expected = Probabilities(module).eval()(x).numpy()
     got = run_onnx(segmenter_onnx, x)
-    assert got.shape == (3, 128, 192) and np.abs(got - expected).max() < 1e-4
+    assert got.shape == (3, 2, 128, 192) and np.abs(got - expected).max() < 1e-4  # p(clear), p(cloud)
     info = onnx_info(segmenter_onnx)
-    assert info["task"] == "cloud segmentation" and info["bands"] == ["red", "green", "blue", "nir"]
+    assert info["task"] == "segmentation" and info["bands"] == ["red", "green", "blue", "nir"]
+    assert info["classes"] == ["clear", "cloud"]
     assert json.loads(segmenter_onnx.with_suffix(".json").read_text()) == info
 
 

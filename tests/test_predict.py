@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,8 @@ def test_a_georeferenced_scene_keeps_its_crs_and_grid(trained_segmenter, tmp_pat
     scene = next((trained_segmenter["raw"] / "scenes").glob("LC08_*_T1.TIF"))
     code = main([str(scene), "--checkpoint", str(checkpoint(trained_segmenter)), "--out", str(tmp_path / "m.tif"),
                  "--window", "256", "--overlap", "32", "--blend", "gaussian"])  # fmt: skip
-    assert code == 0 and "of valid pixels cloudy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert code == 0 and re.search(r"of pixels with data (clear|cloud) \d+\.\d%, (clear|cloud) \d+\.\d%", out), out
     with rasterio.open(scene) as src, rasterio.open(tmp_path / "m.tif") as out:
         assert out.crs == src.crs and out.transform == src.transform and out.shape == src.shape
         gt_file = scene.with_name(scene.stem + "_gt.TIF")

@@ -76,13 +76,11 @@ def test_unlabelled_scenes_are_checked_before_any_stage(tmp_path: Path, capsys: 
 def test_seeds_help_and_refusal_name_the_presets_that_take_it(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         run.parse_args(["--help"])
-    assert re.search(r"--seeds N\s+repeat training over N seeds \(presets cloudmask, semi,\s+cloudmask-benchmark\)",
-                     capsys.readouterr().out)  # fmt: skip
+    assert re.search(r"--seeds N\s+repeat training over N seeds \(presets cloudmask, semi,\s+cloudmask-benchmark,"
+                     r"\s+landcover, segment\)", capsys.readouterr().out)  # fmt: skip
     assert run.main(["clouds", "--seeds", "2"]) == 2
-    assert (
-        capsys.readouterr().err
-        == "error: --seeds applies to the presets cloudmask, semi, cloudmask-benchmark, not 'clouds'\n"
-    )
+    presets = "cloudmask, semi, cloudmask-benchmark, landcover, segment"
+    assert capsys.readouterr().err == f"error: --seeds applies to the presets {presets}, not 'clouds'\n"
 
 
 def test_seeds_and_a_sweep_are_refused_together(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:

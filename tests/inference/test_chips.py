@@ -110,4 +110,4 @@ def test_bad_chips_and_settings_are_one_line(trained_run, trained_segmenter, tes
     assert "--batch-size must be at least 1, got 0" in err
     segmenter = trained_segmenter["train"]
     err = bad(capsys, tmp_path, test_chips, "--checkpoint", segmenter, "--out", out)
-    assert "a cloud segmentation model, not a classifier" in err
+    assert "a segmentation model, not a classifier" in err
