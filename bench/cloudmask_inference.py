@@ -26,7 +26,7 @@ from measure import add_options, check_repeats, interleaved, ratio_line, spread
 
 from satpipe.evaluation.cloudmask import WINDOW, reference_predict
 from satpipe.evaluation.engine import ArraySink, Predictor, predict_scene
-from satpipe.evaluation.segmentation import model_predictor
+from satpipe.evaluation.segmentation import cloud_predictor
 from satpipe.io.cloudmask import BAND_NAMES, NORM_HIGH, NORM_LOW
 from satpipe.io.rasters import ArraySource
 from satpipe.io.synthetic.cloudmask import render_slstr
@@ -53,8 +53,8 @@ def run_reference(image: np.ndarray, *, predict: Predictor, batch_size: int, dev
 
 
 def run_blended(image: np.ndarray, *, predict: Predictor, batch_size: int, device: torch.device, overlap: int) -> None:
-    predict_scene(ArraySource(image, nodata=NORM_LOW), predict, ArraySink(*image.shape[1:]), window=WINDOW,
-                  overlap=overlap, blend="cosine", batch_size=batch_size, device=device)  # fmt: skip
+    predict_scene(ArraySource(image, nodata=NORM_LOW), predict, ArraySink(1, *image.shape[1:]), channels=1,
+                  window=WINDOW, overlap=overlap, blend="cosine", batch_size=batch_size, device=device)  # fmt: skip
 
 
 def per_scene(run: Callable[[np.ndarray], None], scenes: list[np.ndarray]) -> Callable[[], float]:
@@ -80,7 +80,7 @@ def main() -> None:
     for arch in archs:
         module = Segmenter(arch=arch, band_names=list(BAND_NAMES), low=list(NORM_LOW), high=list(NORM_HIGH),
                                 clip=False)  # fmt: skip
-        predict = model_predictor(module, device)
+        predict = cloud_predictor(module, device)
         reference = partial(run_reference, predict=predict, batch_size=args.batch_size, device=device)
         blended = partial(run_blended, predict=predict, batch_size=args.batch_size, device=device, overlap=args.overlap)
         reference(scenes[0])  # warm-up: allocator, cuDNN algorithm choice

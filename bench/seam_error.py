@@ -26,7 +26,7 @@ from measure import ratios, spread
 from satpipe.data.patches import prepare_cloud_patches
 from satpipe.evaluation.clouds import counts
 from satpipe.evaluation.engine import BLEND_MODES, ArraySink, predict_scene, window_starts
-from satpipe.evaluation.segmentation import model_predictor
+from satpipe.evaluation.segmentation import cloud_predictor
 from satpipe.io.rasters import ArraySource
 from satpipe.io.synthetic.clouds import landsat_dn, render_scene, write_cloud_dataset
 from satpipe.training.fit import fit_segmenter
@@ -99,26 +99,27 @@ def main() -> None:
         sizes = {"scenes": 2, "epochs": 1} if args.smoke else {}
         ckpt = args.checkpoint or train_quickly(Path(tmp), **sizes)
         module = Segmenter.load_from_checkpoint(ckpt, map_location="cpu").eval()
-        predict = model_predictor(module, torch.device("cpu"))
+        predict = cloud_predictor(module, torch.device("cpu"))
         rows = {name: [] for name in ("none, no overlap", *BLEND_MODES)}
         for index in range(args.scenes):
             scene = render_scene(np.random.default_rng([99, index]), SIZE, SIZE)
             source = ArraySource(landsat_dn(scene))
-            whole = ArraySink(SIZE, SIZE)
-            predict_scene(source, predict, whole, window=SIZE, overlap=0)  # one window: the seam-free reference
+            whole = ArraySink(1, SIZE, SIZE)
+            # One window: the seam-free reference.
+            predict_scene(source, predict, whole, channels=1, window=SIZE, overlap=0)
             valid = scene.valid
             for name in rows:
                 blend, overlap = ("none", 0) if name == "none, no overlap" else (name, args.overlap)
-                tiled = ArraySink(SIZE, SIZE)
-                predict_scene(source, predict, tiled, window=WINDOW, overlap=overlap, blend=blend)
-                error = np.abs(tiled.prob - whole.prob)
+                tiled = ArraySink(1, SIZE, SIZE)
+                predict_scene(source, predict, tiled, channels=1, window=WINDOW, overlap=overlap, blend=blend)
+                error = np.abs(tiled.prob[0] - whole.prob[0])
                 near = near_boundaries(overlap) & valid
-                jumps = np.abs(np.diff(tiled.prob, axis=1))  # between columns c-1 and c, at index c-1
+                jumps = np.abs(np.diff(tiled.prob[0], axis=1))  # between columns c-1 and c, at index c-1
                 edges = np.zeros(SIZE - 1, bool)
                 edges[[c - 1 for c in boundaries(overlap)]] = True
                 pair_valid = valid[:, 1:] & valid[:, :-1]
                 at_edges, elsewhere = jumps[:, edges][pair_valid[:, edges]], jumps[:, ~edges][pair_valid[:, ~edges]]
-                jaccard = counts(tiled.prob[valid], scene.clouds[valid], 0.5).metrics()["jaccard"]
+                jaccard = counts(tiled.prob[0][valid], scene.clouds[valid], 0.5).metrics()["jaccard"]
                 rows[name].append(
                     (error[near].mean(), error[valid & ~near].mean(), at_edges.mean(), elsewhere.mean(), jaccard)
                 )

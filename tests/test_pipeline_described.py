@@ -138,7 +138,7 @@ def checkpoint_of(result: subprocess.CompletedProcess[str]) -> Path:
     return Path(re.search(r"^checkpoint:\s+(\S+)", result.stdout, re.M)[1])
 
 
-def test_a_described_folder_trains_and_evaluates_end_to_end(first, workspace: Path) -> None:
+def test_a_described_folder_trains_and_evaluates_end_to_end(first, workspace: Path, dataset: Path) -> None:
     assert first.returncode == 0, first.stderr[-3000:]
     assert stage_status(first.stdout) == {"data": "input", **dict.fromkeys(STAGES[1:], "executed")}
     headline = re.search(
@@ -151,6 +151,7 @@ def test_a_described_folder_trains_and_evaluates_end_to_end(first, workspace: Pa
     assert float(headline[4]) > 0.5  # one pixel's bands tell its class: the baseline must learn that much
     report = workspace / "reports" / "segment.html"
     assert report.exists() and "<h2>Per-class IoU</h2>" in report.read_text()
+    assert f"a dataset described by its dataset.yaml, the local copy at {dataset}<" in report.read_text()
     assert checkpoint_of(first).is_file()
 
 
@@ -224,8 +225,8 @@ def test_satpipe_predict_refuses_a_dataset_with_other_classes(first, tmp_path: P
     other = tmp_path / "other"
     other.mkdir()
     description = yaml.safe_load((dataset / "dataset.yaml").read_text())
-    description.update(classes=["background", "water", "forest", "cropland"], colors=None)
     del description["colors"]
+    description["classes"] = ["background", "water", "forest", "cropland"]
     (other / "dataset.yaml").write_text(yaml.safe_dump(description))
     out = tmp_path / "out" / "m.tif"
     result = predict(str(dataset / "images" / "tile_00.tif"), "--checkpoint", str(checkpoint_of(first)),
@@ -249,6 +250,8 @@ def test_the_report_renders_its_class_iou_figure_and_coloured_overlays(first, wo
     figures = html.count("Plotly.newPlot(")
     assert figures >= 5 and dom.count('class="plot-container plotly"') == figures  # every figure was drawn
     assert dom.count("<image") >= 5  # the overlay's panels: RGB, truth, prediction, baseline, errors
+    for name in CLASSES.values():
+        assert f">{name}</text>" in dom  # drawn by plotly.js as an axis label of the class figures
     png = screenshot(report, tmp_path / "profile", tmp_path / "report.png", size=(1200, 6000))
     pixels = np.asarray(Image.open(png).convert("RGB")).astype(int)
     # The overlays are the rows where the error map's "right" grey fills a long stretch; no chart draws it.
