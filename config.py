@@ -128,7 +128,7 @@ class SegmentationModelConfig:
     # percentile (1st/99th of training pixels, per band) | fixed (dtype range) | cloudmask (the benchmark's
     # refs - 0.5 and (bts - 270) / 22; CloudMask presets only)
     normalization: str = "percentile"
-    encoder: str | None = None  # unet_timm only: any timm model name, e.g. resnet34, efficientnet_b2, convnext_tiny
+    encoder: str = "resnet34"  # unet_timm's encoder: any timm model name, e.g. resnet18, efficientnet_b2, convnext_tiny
     pretrained: bool = False  # unet_timm only: ImageNet weights for the encoder (needs network or the HF cache)
 
 
@@ -304,7 +304,8 @@ class DescribedConfig:
     name: str = "segment"
     seeds: int = 1  # training runs with seeds training.seed, training.seed + 1, ...; each cached on its own
     data: DescribedDataConfig = field(default_factory=DescribedDataConfig)
-    model: SegmentationModelConfig = field(default_factory=lambda: SegmentationModelConfig(arch="unet"))
+    # A U-Net on a timm encoder; on a cluster --set model.pretrained=true starts it from ImageNet weights.
+    model: SegmentationModelConfig = field(default_factory=lambda: SegmentationModelConfig(arch="unet_timm"))
     training: SegmentationTrainingConfig = field(
         default_factory=lambda: SegmentationTrainingConfig(epochs=60, lr=1e-3, weight_decay=1e-4, slidemix=False)
     )
@@ -587,9 +588,9 @@ def _validate_common(t: Any, k: TrackingConfig, r: ResourcesConfig) -> None:
 def _validate_segmentation_training(m: SegmentationModelConfig, t: SegmentationTrainingConfig) -> None:
     _require(m.arch in SEGMENTATION_ARCHS, "model.arch", m.arch, f"one of {', '.join(SEGMENTATION_ARCHS)}")
     timm_encoder = m.arch == "unet_timm"
-    wanted = "a timm model name with model.arch=unet_timm" if timm_encoder else "None unless model.arch=unet_timm"
-    _require(bool(m.encoder) == timm_encoder, "model.encoder", m.encoder, wanted)
-    _require(timm_encoder or not m.pretrained, "model.pretrained", m.pretrained, "false unless model.arch=unet_timm")
+    _require(bool(m.encoder), "model.encoder", m.encoder, "a timm model name")
+    _require(timm_encoder or not m.pretrained, "model.pretrained", m.pretrained,
+             "false unless model.arch=unet_timm (the other networks have no pretrained weights)")  # fmt: skip
     _require(0 < t.lr < 1, "training.lr", t.lr, "> 0 (and < 1)")
     _require(t.loss in ("ce", "ce+dice"), "training.loss", t.loss, "ce or ce+dice")
     _require(t.class_weighting in ("none", "inverse_sqrt"), "training.class_weighting", t.class_weighting,

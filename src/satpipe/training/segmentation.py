@@ -107,8 +107,8 @@ class Segmenter(pl.LightningModule):
         if len(self.class_names) < 2:
             raise ValueError(f"a segmenter needs at least two classes, got {self.class_names}")
         outputs = 1 if self.num_classes == 2 else self.num_classes
-        # Only a network on a timm encoder (unet_timm) takes an encoder and its pretrained weights.
-        encoder_options = {"encoder": encoder, "pretrained": pretrained} if encoder else {}
+        # Only the network on a timm encoder has an encoder to choose and pretrained weights.
+        encoder_options = {"encoder": encoder, "pretrained": pretrained} if arch == "unet_timm" else {}
         self.model = create_model(arch, in_channels=len(band_names), out_channels=outputs, **encoder_options)
         self.register_buffer("low", torch.tensor(low, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("high", torch.tensor(high, dtype=torch.float32).view(1, -1, 1, 1))
