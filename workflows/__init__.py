@@ -109,6 +109,26 @@ async def fan_out(work: Callable[[T], Awaitable[R]], items: Iterable[T], limit: 
     return list(await asyncio.gather(*(guarded(item) for item in items)))
 
 
+async def over_seeds(
+    cfg: Any, trial: Callable[[Any, Dir, Dir], Awaitable[tuple[Dir, Dir]]], raw: Dir, prepared: Dir
+) -> tuple[list[Dir], list[Dir]]:
+    """Stages 3 and 4 (``trial``: training and evaluation) for seeds ``training.seed`` .. ``+ cfg.seeds - 1``.
+
+    Each seed is cached on its own, so asking for more seeds runs only the new ones.
+
+    Returns:
+        The training and the evaluation outputs, in seed order.
+    """
+
+    def with_seed(seed: int) -> Any:
+        return replace(cfg, training=replace(cfg.training, seed=seed))
+
+    seeds = [cfg.training.seed + i for i in range(cfg.seeds)]
+    with flyte.group("seeds"):
+        runs = await fan_out(lambda seed: trial(with_seed(seed), raw, prepared), seeds)
+    return [t for t, _ in runs], [e for _, e in runs]
+
+
 def local_data(data_dir: Dir | None, digest: str | None) -> Dir:
     """The user's data folder (run.py --data-dir), keyed by its content digest for the stages' caches.
 

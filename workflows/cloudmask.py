@@ -8,7 +8,6 @@ on its own, so asking for more seeds runs only the new ones, and the data stages
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import flyte
 from flyte.io import Dir
@@ -19,7 +18,7 @@ from tasks.download import download_cloudmask, synthesize_cloudmask
 from tasks.evaluate import evaluate_cloudmask
 from tasks.prepare import prepare_cloudmask_patches
 from tasks.report import report_cloudmask
-from workflows import PipelineResult, fan_out, local_data, stage
+from workflows import PipelineResult, local_data, over_seeds, stage
 from workflows.segmentation import segmentation_trial
 
 
@@ -54,13 +53,7 @@ async def cloudmask_pipeline(
     raw, prepared = await cloudmask_data(cfg, data_dir, data_digest)
 
     # -- Stages 3 and 4: train and evaluate each seed (GPU, cached per seed) ---------------------------
-    def with_seed(seed: int) -> CloudMaskConfig:
-        return replace(cfg, training=replace(cfg.training, seed=seed))
-
-    seeds = [cfg.training.seed + i for i in range(cfg.seeds)]
-    with flyte.group("seeds"):
-        runs = await fan_out(lambda seed: cloudmask_trial(with_seed(seed), raw, prepared), seeds)
-    trained, evaluated = [t for t, _ in runs], [e for _, e in runs]
+    trained, evaluated = await over_seeds(cfg, cloudmask_trial, raw, prepared)
 
     # -- Stage 5: report over the seeds (CPU, cached) --------------------------------------------------
     report = await stage(report_cloudmask, raw, trained, evaluated, cfg, started)

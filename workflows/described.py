@@ -8,7 +8,6 @@ and predicts the test scenes whole into class-id and confidence COGs. Every stag
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import flyte
 from flyte.io import Dir
@@ -19,7 +18,7 @@ from tasks.download import synthesize_landcover
 from tasks.evaluate import evaluate_described
 from tasks.prepare import prepare_described_patches
 from tasks.report import report_described
-from workflows import PipelineResult, fan_out, local_data, stage
+from workflows import PipelineResult, local_data, over_seeds, stage
 from workflows.segmentation import segmentation_trial
 
 
@@ -62,13 +61,7 @@ async def described_pipeline(
     raw, prepared = await described_data(cfg, data_dir, data_digest)
 
     # -- Stages 3 and 4: train and evaluate each seed (GPU, cached per seed) ---------------------------
-    def with_seed(seed: int) -> DescribedConfig:
-        return replace(cfg, training=replace(cfg.training, seed=seed))
-
-    seeds = [cfg.training.seed + i for i in range(cfg.seeds)]
-    with flyte.group("seeds"):
-        runs = await fan_out(lambda seed: described_trial(with_seed(seed), raw, prepared), seeds)
-    trained, evaluated = [t for t, _ in runs], [e for _, e in runs]
+    trained, evaluated = await over_seeds(cfg, described_trial, raw, prepared)
 
     # -- Stage 5: report of the first seed; the summary gives every seed's scores (CPU, cached) ---------
     report = await stage(report_described, raw, trained[0], evaluated[0], cfg, started)
