@@ -225,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the pipeline for a preset; returns the exit status."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # GDAL's errors reach Python as exceptions, which satpipe reports in one line; rasterio also logs each
+    # at INFO, which would put GDAL's own lines before that one.
+    logging.getLogger("rasterio").setLevel(logging.WARNING)
     try:
         cfg, data_dir = resolve(args)
         unlabelled_dir = resolve_unlabelled(args, cfg)

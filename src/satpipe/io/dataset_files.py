@@ -195,6 +195,8 @@ def _open(path: Path, what: str) -> Any:
 
 
 def _short(error: Exception) -> str:
+    # rasterio's read error says only "see previous exception": the GDAL error it chains says what failed.
+    error = error.__cause__ if isinstance(error.__cause__, Exception) else error
     return str(error).splitlines()[0][:200]
 
 
