@@ -95,7 +95,9 @@ def _check(
 ) -> tuple[DatasetDescription, list[Scene], SceneCheck, dict[str, list[str]]]:
     desc = read_description(Path(data_dir))
     if desc.task != "segmentation":
-        raise DataError(f"{desc.path}: task: {desc.task!r}, but scenes are segmented from task: segmentation datasets only")
+        raise DataError(
+            f"{desc.path}: task: {desc.task!r}, but scenes are segmented from task: segmentation datasets only"
+        )
     scenes = list_scenes(desc)
     check = check_scenes(desc, scenes, progress=progress)
     split = split_described(desc, scenes, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed)
