@@ -21,16 +21,16 @@ def segmenter(**kwargs: Any) -> SemiSegmenter:
 def test_pseudo_labels_carry_no_gradient_and_leave_batch_norm_alone() -> None:
     module = segmenter().train()
     before = {k: v.clone() for k, v in module.model.state_dict().items()}
-    labels, confidence = pseudo_labels(module.model, torch.rand(2, 4, 32, 32))
+    labels, confidence = pseudo_labels(module.model, module.class_logits, torch.rand(2, 4, 32, 32))
     assert not labels.requires_grad and not confidence.requires_grad and module.model.training
-    assert set(labels.unique().tolist()) <= {0.0, 1.0} and (confidence >= 0.5).all() and (confidence <= 1).all()
+    assert set(labels.unique().tolist()) <= {0, 1} and (confidence >= 0.5).all() and (confidence <= 1).all()
     after = module.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # running statistics untouched
 
 
 def test_consistency_loss_keeps_confident_pixels_and_divides_by_valid_ones() -> None:
-    logits = torch.zeros(1, 2, 2)  # BCE of logit 0 is log 2 whatever the target
-    target = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
+    logits = torch.zeros(1, 2, 2, 2)  # equal logits of two classes: cross-entropy log 2 whatever the target
+    target = torch.tensor([[[1, 0], [1, 0]]])
     keep = torch.tensor([[[True, True], [False, False]]])
     valid = torch.tensor([[[True, True], [True, False]]])
     assert consistency_loss(logits, target, keep, valid) == pytest.approx(2 * np.log(2) / 3)
