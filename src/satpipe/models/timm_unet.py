@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import segmentation_models_pytorch as smp
-from torch import nn
+from torch import Tensor, nn
 
 from satpipe.errors import PretrainedWeightsError
 from satpipe.models._registry import register_model
 from satpipe.models.classifier import check_backbone
+
+
+class TimmUNet(nn.Module):
+    """segmentation-models-pytorch's U-Net with the encoder/decoder split the other networks expose.
+
+    ``forward_features`` and ``forward_head`` let semi-supervised training perturb the encoder's features.
+    """
+
+    def __init__(self, net: smp.Unet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward_features(self, x: Tensor) -> list[Tensor]:
+        """The encoder's feature maps, finest first."""
+        return self.net.encoder(x)
+
+    def forward_head(self, features: list[Tensor]) -> Tensor:
+        """Logits from the encoder's feature maps."""
+        return self.net.segmentation_head(self.net.decoder(features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 @register_model
@@ -25,7 +47,7 @@ def unet_timm(
     """
     check_backbone(encoder, pretrained=pretrained)  # offline, a clear error now rather than a hub client's retries
     try:
-        return smp.Unet(
+        net = smp.Unet(
             encoder_name=f"tu-{encoder}",
             encoder_weights="imagenet" if pretrained else None,
             in_channels=in_channels,
@@ -38,3 +60,4 @@ def unet_timm(
             f"could not fetch pretrained weights for encoder {encoder!r} ({type(e).__name__}); offline, use "
             "--set model.pretrained=false or place the weights in the Hugging Face cache (HF_HOME)"
         ) from None
+    return TimmUNet(net)
